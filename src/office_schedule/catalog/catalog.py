@@ -1,0 +1,207 @@
+"""Load the shipped catalog (plus user catalogs that add or override entries) and select sources.
+
+A catalog is a CSV with the columns ``id, name, family, index_url, params, verify_certificate,
+needs_include, enabled, note`` and optionally ``interval_minutes``. ``params`` holds the
+family parameters as ``key=value`` pairs separated by ``;``.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import CatalogError
+
+COLUMNS = (
+    "id",
+    "name",
+    "family",
+    "index_url",
+    "params",
+    "verify_certificate",
+    "needs_include",
+    "enabled",
+    "note",
+)
+DEFAULT_INTERVAL_MINUTES = 15.0
+_TRUE = {"yes", "true", "1", "y", "on"}
+_FALSE = {"no", "false", "0", "n", "off", ""}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One booking website instance."""
+
+    id: str
+    name: str
+    family: str
+    index_url: str
+    params: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    verify_tls: bool = True
+    needs_include: bool = False
+    enabled: bool = True
+    note: str = ""
+    interval_minutes: float = DEFAULT_INTERVAL_MINUTES
+
+    @property
+    def base_url(self) -> str:
+        return self.params.get("base_url", self.index_url)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+    def as_row(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "family": self.family,
+            "index_url": self.index_url,
+            "params": format_params(self.params),
+            "verify_certificate": "yes" if self.verify_tls else "no",
+            "needs_include": "yes" if self.needs_include else "no",
+            "enabled": "yes" if self.enabled else "no",
+            "note": self.note,
+            "interval_minutes": f"{self.interval_minutes:g}",
+        }
+
+
+def parse_params(text: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for part in (text or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise CatalogError(f"parameter {part!r} is not key=value")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def format_params(params: dict[str, str]) -> str:
+    return ";".join(f"{k}={v}" for k, v in params.items())
+
+
+def _flag(value: str | None, column: str, where: str, default: bool) -> bool:
+    if value is None:
+        return default
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return default if v == "" else False
+    raise CatalogError(f"{where}: column {column!r} must be yes/no, got {value!r}")
+
+
+def read_catalog_csv(text: str, origin: str) -> list[Source]:
+    """Parse catalog CSV text; ``origin`` names the file in error messages."""
+    from ..families import validate_source  # families depend on catalog, not the reverse
+
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"id", "family"} - set(reader.fieldnames or ())
+    if missing:
+        raise CatalogError(f"{origin}: missing column(s) {', '.join(sorted(missing))}")
+    sources = []
+    for line_no, row in enumerate(reader, start=2):
+        where = f"{origin}, line {line_no}"
+        source_id = (row.get("id") or "").strip()
+        if not source_id:
+            raise CatalogError(f"{where}: empty id")
+        try:
+            params = parse_params(row.get("params") or "")
+            interval = float(row.get("interval_minutes") or DEFAULT_INTERVAL_MINUTES)
+        except (CatalogError, ValueError) as exc:
+            raise CatalogError(f"{where} ({source_id}): {exc}") from None
+        if interval <= 0:
+            raise CatalogError(f"{where} ({source_id}): interval_minutes must be positive")
+        index_url = (row.get("index_url") or "").strip() or params.get("base_url", "")
+        source = Source(
+            id=source_id,
+            name=(row.get("name") or source_id).strip(),
+            family=(row.get("family") or "").strip(),
+            index_url=index_url,
+            params=params,
+            verify_tls=_flag(row.get("verify_certificate"), "verify_certificate", where, True),
+            needs_include=_flag(row.get("needs_include"), "needs_include", where, False),
+            enabled=_flag(row.get("enabled"), "enabled", where, True),
+            note=(row.get("note") or "").strip(),
+            interval_minutes=interval,
+        )
+        try:
+            validate_source(source)
+        except CatalogError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
+        sources.append(source)
+    return sources
+
+
+def builtin_catalog_text() -> str:
+    return resources.files(__package__).joinpath("sources.csv").read_text(encoding="utf-8")
+
+
+def load_catalog(extra_files: Iterable[str | Path] = ()) -> dict[str, Source]:
+    """The shipped catalog, then each extra file adding or overriding entries by id."""
+    sources = {s.id: s for s in read_catalog_csv(builtin_catalog_text(), "built-in catalog")}
+    for path in extra_files:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CatalogError(f"cannot read catalog file {path}: {exc.strerror}") from None
+        for source in read_catalog_csv(text, str(path)):
+            sources[source.id] = source
+    return dict(sorted(sources.items()))
+
+
+def _split_patterns(patterns: Sequence[str] | None) -> list[str]:
+    out: list[str] = []
+    for p in patterns or ():
+        out.extend(x.strip() for x in p.split(",") if x.strip())
+    return out
+
+
+def _matches(source: Source, patterns: list[str]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(source.id, p) or fnmatch.fnmatchcase(source.name, p) for p in patterns
+    )
+
+
+def select_sources(
+    catalog: dict[str, Source],
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    everything: bool = False,
+) -> list[Source]:
+    """Select like the reference: wildcards on id or name, and on family.
+
+    Sources marked ``needs_include`` or disabled are only taken when an include pattern
+    or family names them explicitly (a pattern without wildcards equal to the id, or a
+    family filter for needs-include sources). ``everything`` ignores both flags.
+    """
+    inc, exc, fam = _split_patterns(include), _split_patterns(exclude), _split_patterns(families)
+    selected = []
+    for source in catalog.values():
+        if exc and _matches(source, exc):
+            continue
+        if inc and not _matches(source, inc):
+            continue
+        if fam and not any(fnmatch.fnmatchcase(source.family, p) for p in fam):
+            continue
+        if everything:
+            selected.append(source)
+            continue
+        explicitly_named = source.id in inc
+        if not source.enabled and not explicitly_named:
+            continue
+        if source.needs_include and not (inc or fam):
+            continue
+        selected.append(source)
+    return selected

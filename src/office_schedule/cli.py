@@ -1,0 +1,453 @@
+"""The ``office-schedule`` command: a thin click layer over the library."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import signal
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .catalog import Source, load_catalog, select_sources
+from .errors import OfficeScheduleError
+from .families import get_family
+from .fetch import Fetcher, Politeness
+from .model import SLOT_FORMAT
+from .store import SQLiteStore, open_store
+from .sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+# -- shared options ------------------------------------------------------------------------
+
+
+def db_option(f: Callable) -> Callable:
+    return click.option(
+        "--db",
+        envvar="OFFICE_SCHEDULE_DB",
+        default="office-schedule.db",
+        show_default=True,
+        help="SQLite store file (or set OFFICE_SCHEDULE_DB).",
+    )(f)
+
+
+def catalog_options(f: Callable) -> Callable:
+    options = [
+        click.option(
+            "--catalog",
+            "catalogs",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help="Extra catalog CSV adding or overriding sources (repeatable).",
+        ),
+        click.option(
+            "-i", "--include", multiple=True, help="Wildcards on id or name, comma-separated."
+        ),
+        click.option(
+            "-e", "--exclude", multiple=True, help="Wildcards on id or name, comma-separated."
+        ),
+        click.option(
+            "-t", "--family", "families", multiple=True, help="Family wildcards (tevis, ...)."
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def format_option(*choices: str, default: str = "table") -> Callable:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def _select(catalogs, include, exclude, families, *, require: bool = True) -> list[Source]:
+    catalog = load_catalog(catalogs)
+    selected = select_sources(catalog, include, exclude, families)
+    if require and not selected:
+        raise click.UsageError(
+            "the selection is empty: no enabled source matches "
+            f"--include {list(include) or '*'} --exclude {list(exclude) or '-'} "
+            f"--family {list(families) or '*'} (see 'office-schedule list')"
+        )
+    return selected
+
+
+class Main(click.Group):
+    """Turn the project's own errors into one clear line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OfficeScheduleError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+
+
+@click.group(cls=Main)
+@click.version_option(__version__, prog_name="office-schedule")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Record the free appointment slots of German public offices."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- list ----------------------------------------------------------------------------------
+
+
+def _short_url(url: str) -> tuple[str, str]:
+    """The reference README's link text: no scheme, a final '?'/file part shortened."""
+    short = url.split("://", 1)[-1]
+    parts = url.split("/")
+    last = parts[-1]
+    if "?" in last or ("." in last and len(parts) > 3):
+        return "/".join(short.split("/")[:-1]) + "/...", url
+    if not url.endswith("/"):
+        return short + "/", url + "/"
+    return short, url
+
+
+def _markdown_table(sources: list[Source]) -> str:
+    lines = ["| name | scraper | url |", "|------|---------|-----|"]
+    for s in sorted(sources, key=lambda s: s.name):
+        short, full = _short_url(s.index_url)
+        lines.append(f"| {s.name} | {s.family} | [{short}]({full}) |")
+    lines.append("")
+    lines.append(f"{len(sources)} sources")
+    return "\n".join(lines)
+
+
+@main.command("list")
+@catalog_options
+@click.option("--all", "show_all", is_flag=True, help="Also disabled and needs-include sources.")
+@format_option("table", "markdown", "csv", "json")
+def list_cmd(catalogs, include, exclude, families, show_all, fmt) -> None:
+    """List the sources of the catalog."""
+    if show_all:
+        catalog = load_catalog(catalogs)
+        sources = select_sources(catalog, include, exclude, families, everything=True)
+    else:
+        sources = _select(catalogs, include, exclude, families, require=False)
+    if fmt == "markdown":
+        click.echo(_markdown_table(sources))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(sources[0].as_row()) if sources else ["id"])
+        writer.writeheader()
+        for s in sources:
+            writer.writerow(s.as_row())
+        click.echo(out.getvalue(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps([s.as_row() | {"params": s.params} for s in sources], indent=2))
+    else:
+        table = Table(title=f"{len(sources)} sources")
+        for col in ("id", "name", "family", "url", "enabled", "every"):
+            table.add_column(col, overflow="fold")
+        for s in sources:
+            enabled = "yes" if s.enabled else "[red]no[/]"
+            if s.needs_include:
+                enabled += " (include)"
+            table.add_row(
+                s.id, s.name, s.family, s.index_url, enabled, f"{s.interval_minutes:g} min"
+            )
+        console.print(table)
+
+
+# -- snapshot / run ------------------------------------------------------------------------
+
+
+def politeness_options(f: Callable) -> Callable:
+    defaults = Politeness()
+    options = [
+        click.option(
+            "-w", "--weeks", default=DEFAULT_WEEKS, show_default=True, help="Weeks to look ahead."
+        ),
+        click.option(
+            "--per-host",
+            default=defaults.per_host_concurrency,
+            show_default=True,
+            help="Requests in flight per host.",
+        ),
+        click.option(
+            "--gap",
+            default=defaults.min_gap,
+            show_default=True,
+            help="Seconds between requests on one host lane.",
+        ),
+        click.option(
+            "--timeout", default=defaults.timeout, show_default=True, help="Seconds per request."
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _fetcher(per_host: int, gap: float, timeout: float) -> Fetcher:
+    if per_host < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--per-host")
+    return Fetcher(Politeness(per_host_concurrency=per_host, min_gap=gap, timeout=timeout))
+
+
+def _summary_table(results: list[SweepResult]) -> Table:
+    table = Table(title="sweep summary")
+    for col, justify in (
+        ("source", "left"),
+        ("status", "left"),
+        ("locations", "right"),
+        ("slots", "right"),
+        ("requests", "right"),
+        ("seconds", "right"),
+        ("error", "left"),
+    ):
+        table.add_column(col, justify=justify, overflow="fold")
+    colors = {"ok": "green", "unchanged": "cyan", "error": "red"}
+    for r in sorted(results, key=lambda r: r.source_id):
+        table.add_row(
+            r.source_id,
+            f"[{colors[r.status]}]{r.status}[/]",
+            str(r.locations),
+            str(r.slots),
+            str(r.requests),
+            f"{r.seconds:.1f}",
+            (r.error or "") + (f" ({r.error_url})" if r.error_url else ""),
+        )
+    return table
+
+
+@main.command()
+@catalog_options
+@db_option
+@politeness_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
+def snapshot(catalogs, include, exclude, families, db, weeks, per_host, gap, timeout, quiet):
+    """Scrape the selected sources once and store their snapshots."""
+    sources = _select(catalogs, include, exclude, families)
+    with open_store(db) as store:
+        store.acquire_lock()
+        fetcher = _fetcher(per_host, gap, timeout)
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=quiet,
+        )
+
+        async def go() -> list[SweepResult]:
+            async with fetcher:
+                with progress:
+                    task = progress.add_task("snapshot", total=len(sources))
+
+                    def done(result: SweepResult) -> None:
+                        progress.update(task, advance=1, description=result.source_id)
+
+                    return await run_sweep(sources, store, fetcher, weeks, on_result=done)
+
+        results = asyncio.run(go())
+    if not quiet:
+        console.print(_summary_table(results))
+    failed = sum(r.status == "error" for r in results)
+    click.echo(
+        f"{len(results)} sources: {len(results) - failed} stored, {failed} failed", err=True
+    )
+
+
+@main.command()
+@catalog_options
+@db_option
+@politeness_options
+def run(catalogs, include, exclude, families, db, weeks, per_host, gap, timeout):
+    """Snapshot the selected sources forever, each on its own interval (Ctrl-C stops)."""
+    sources = _select(catalogs, include, exclude, families)
+    with open_store(db) as store:
+        store.acquire_lock()
+        fetcher = _fetcher(per_host, gap, timeout)
+
+        def report(r: SweepResult) -> None:
+            line = f"{r.source_id}: {r.status} {r.locations} locations {r.slots} slots"
+            err_console.print(line + (f" [red]{r.error}[/]" if r.error else ""), highlight=False)
+
+        async def go() -> int:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            err_console.print(
+                f"running {len(sources)} sources into {store.path}; Ctrl-C or SIGTERM stops"
+            )
+            async with fetcher:
+                return await run_forever(sources, store, fetcher, stop, weeks, on_result=report)
+
+        stored = asyncio.run(go())
+    err_console.print(f"stopped after {stored} snapshots")
+
+
+# -- status / show / reparse ---------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@format_option("table", "json")
+def status(db, fmt):
+    """Per source: snapshots, changed, unchanged, errors, last ok, last error."""
+    with open_store(db, create=False) as store:
+        rows = store.status_summary()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} sources in {db}")
+    for col in ("source", "snapshots", "changed", "unchanged", "errors", "last ok", "last error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        err = ""
+        if r["last_error"]:
+            err = f"{r['last_error_at']} {r['last_error']}"
+        table.add_row(
+            r["source_id"],
+            str(r["snapshots"]),
+            str(r["changed"]),
+            str(r["unchanged"]),
+            f"[red]{r['errors']}[/]" if r["errors"] else "0",
+            r["last_ok"] or "-",
+            err,
+        )
+    console.print(table)
+
+
+@main.command()
+@click.argument("source_id")
+@db_option
+@format_option("table", "json")
+@click.option("--times", is_flag=True, help="List every free time instead of counts.")
+def show(source_id, db, fmt, times):
+    """Show the latest stored snapshot of SOURCE_ID as a calendar."""
+    with open_store(db, create=False) as store:
+        record = store.latest_snapshot(source_id)
+        if record is None:
+            known = ", ".join(sorted(store.source_ids())[:20]) or "none"
+            raise click.ClickException(
+                f"no stored snapshot of {source_id!r} in {store.path} (sources stored: {known})"
+            )
+        state = store.state_at(source_id, record.id)
+    if fmt == "json":
+        click.echo(json.dumps(state.to_truth(), indent=2, ensure_ascii=False))
+        return
+    days: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for loc in state.locations.values():
+        for slot in loc.slots:
+            days[slot.strftime("%a %Y-%m-%d")][loc.id].append(slot.strftime("%H:%M"))
+    table = Table(
+        title=f"{source_id} at {record.taken_at} ({record.status}, "
+        f"{state.slot_count} free slots)"
+    )
+    table.add_column("day")
+    for loc in state.locations.values():
+        table.add_column(f"{loc.id}\n{loc.name or ''}", overflow="fold")
+    for day in sorted(days, key=lambda d: d[4:]):
+        cells = []
+        for loc_id in state.locations:
+            slots = days[day].get(loc_id, [])
+            if not slots:
+                cells.append("")
+            elif times:
+                cells.append(" ".join(slots))
+            else:
+                cells.append(f"{len(slots)}  {slots[0]}–{slots[-1]}")
+        table.add_row(day, *cells)
+    console.print(table)
+
+
+@main.command()
+@catalog_options
+@db_option
+def reparse(catalogs, include, exclude, families, db):
+    """Re-run the parsers over the stored raw payloads (after a parser fix)."""
+    catalog = load_catalog(catalogs)
+    with open_store(db, create=False) as store:
+        store.acquire_lock()
+        stored = set(store.source_ids())
+        chosen = [
+            s
+            for s in select_sources(catalog, include or ["*"], exclude, families)
+            if s.id in stored
+        ]
+        if not chosen:
+            raise click.UsageError("no stored source matches the selection")
+        for source in chosen:
+            counts = reparse_source(store, source)
+            click.echo(f"{source.id}: {counts['parsed']} parsed, {counts['failed']} failed")
+
+
+def reparse_source(store: SQLiteStore, source: Source) -> dict[str, int]:
+    return store.reparse(source.id, get_family(source.family).parse)
+
+
+# -- simulate ------------------------------------------------------------------------------
+
+
+@main.group()
+def simulate() -> None:
+    """Simulated offices and booking-system servers on localhost."""
+
+
+@simulate.command("serve")
+@click.option("--port", default=8800, show_default=True, help="Port (0 picks a free one).")
+@click.option(
+    "--catalog-out",
+    type=click.Path(dir_okay=False),
+    default="catalog-sim.csv",
+    show_default=True,
+    help="Where to write the catalog of the simulated sources.",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per second.")
+@click.option("--frozen", is_flag=True, help="Nothing changes while serving.")
+@click.option("--sources", "n_sources", default=3, show_default=True)
+@click.option("--hosts", default=1, show_default=True, help="Loopback addresses 127.0.0.1..N.")
+@click.option("--latency", default=0.0, show_default=True, help="Seconds before each answer.")
+@click.option("--fault", multiple=True, help="SOURCE=MODE (down, 500, slow, garbage, ...).")
+def simulate_serve(port, catalog_out, seed, speed, frozen, n_sources, hosts, latency, fault):
+    """Serve simulated offices until Ctrl-C; GET /__truth__ returns the published slots."""
+    from .simulate import serve
+
+    faults = {}
+    for item in fault:
+        source_id, sep, mode = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not SOURCE=MODE", param_hint="--fault")
+        faults[source_id] = mode
+    serve(
+        port=port,
+        catalog_out=catalog_out,
+        seed=seed,
+        speed=speed,
+        frozen=frozen,
+        n_sources=n_sources,
+        hosts=hosts,
+        latency=latency,
+        faults=faults,
+    )
+
+
+__all__ = ["main", "SLOT_FORMAT"]

@@ -1,0 +1,58 @@
+"""Booking-system families: one module each, with ``scrape`` (requests) and pure ``parse``.
+
+A family module defines:
+
+- ``NAME``: the family string used in the catalog;
+- ``async def scrape(source, session, weeks, now) -> raw``: JSON-able raw payload;
+- ``def parse(raw) -> ParsedSnapshot``: pure, raises ``ParseError`` on a bad payload.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from ..errors import CatalogError
+
+if TYPE_CHECKING:
+    from ..catalog import Source
+
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """Where a family lives and which catalog parameters it reads."""
+
+    module: str
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+#: family name -> spec; a family module is imported only when used
+FAMILIES: dict[str, FamilySpec] = {
+    "tevis": FamilySpec("office_schedule.families.tevis", ("base_url",), ("mp_group",)),
+}
+
+
+def family_spec(name: str) -> FamilySpec:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        known = ", ".join(sorted(FAMILIES))
+        raise CatalogError(f"unknown family {name!r} (known: {known})") from None
+
+
+def get_family(name: str) -> ModuleType:
+    return importlib.import_module(family_spec(name).module)
+
+
+def validate_source(source: Source) -> None:
+    """Check that the family exists and every required parameter is present."""
+    spec = family_spec(source.family)
+    missing = [p for p in spec.required if not source.params.get(p)]
+    if missing:
+        raise CatalogError(
+            f"source {source.id!r} (family {source.family}) lacks parameter(s) {', '.join(missing)}"
+        )

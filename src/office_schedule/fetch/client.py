@@ -1,0 +1,234 @@
+"""One shared async HTTP client with per-host limits, retries and per-source sessions.
+
+Families receive a :class:`Session` (its own cookie jar and request counter) and never
+create clients. All sessions share the connection pools and the per-host lanes of one
+:class:`Fetcher`, so politeness holds across every source hosted on the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from ..errors import BlockedError, ScrapeError
+from .settings import Politeness
+
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+
+
+class HostLane:
+    """Limits concurrency to one host and keeps a gap after each request."""
+
+    def __init__(self, concurrency: int, gap: float):
+        self._sem = asyncio.Semaphore(concurrency)
+        self._gap = gap
+        self.paused_until = 0.0
+        self.requests = 0
+
+    async def acquire(self) -> None:
+        await self._sem.acquire()
+        wait = self.paused_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.requests += 1
+
+    def release(self) -> None:
+        if self._gap > 0:
+            asyncio.get_running_loop().call_later(self._gap, self._sem.release)
+        else:
+            self._sem.release()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+
+class Fetcher:
+    """Owns the HTTP clients (one verifying TLS, one not) and the per-host lanes."""
+
+    def __init__(
+        self,
+        politeness: Politeness | None = None,
+        host_overrides: Mapping[str, Politeness] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.politeness = politeness or Politeness()
+        self.host_overrides = dict(host_overrides or {})
+        self._transport = transport
+        self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._lanes: dict[str, HostLane] = {}
+
+    def _client(self, verify: bool) -> httpx.AsyncClient:
+        client = self._clients.get(verify)
+        if client is None:
+            p = self.politeness
+            kwargs: dict[str, Any] = {}
+            if self._transport is not None:
+                kwargs["transport"] = self._transport
+            client = httpx.AsyncClient(
+                verify=verify,
+                timeout=httpx.Timeout(p.timeout),
+                headers={"User-Agent": p.user_agent},
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+                **kwargs,
+            )
+            self._clients[verify] = client
+        return client
+
+    def politeness_for(self, host: str) -> Politeness:
+        return self.host_overrides.get(host, self.politeness)
+
+    def lane(self, host: str) -> HostLane:
+        lane = self._lanes.get(host)
+        if lane is None:
+            p = self.politeness_for(host)
+            lane = self._lanes[host] = HostLane(p.per_host_concurrency, p.min_gap)
+        return lane
+
+    def requests_per_host(self) -> dict[str, int]:
+        return {host: lane.requests for host, lane in self._lanes.items()}
+
+    def session(self, verify: bool = True) -> Session:
+        return Session(self, verify)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def send_once(self, request: httpx.Request, verify: bool) -> httpx.Response:
+        """Send one request through its host's lane; retry transient failures politely."""
+        host = request.url.host
+        p = self.politeness_for(host)
+        lane = self.lane(host)
+        client = self._client(verify)
+        last_exc: Exception | None = None
+        for attempt in range(1, p.attempts + 1):
+            await lane.acquire()
+            try:
+                response = await client.send(request)
+                await response.aread()
+            except httpx.TransportError as exc:
+                last_exc = exc
+                response = None
+            finally:
+                lane.release()
+            if response is not None:
+                if response.status_code not in p.retry_statuses or attempt == p.attempts:
+                    return response
+                delay = _retry_after(response)
+                if response.status_code == 429 or delay is not None:
+                    delay = delay if delay is not None else _backoff(p, attempt)
+                    if delay > p.max_retry_after:
+                        return response
+                    lane.pause(delay)
+                else:
+                    delay = _backoff(p, attempt)
+            else:
+                if attempt == p.attempts:
+                    break
+                delay = _backoff(p, attempt)
+            await asyncio.sleep(delay)
+        assert last_exc is not None
+        raise ScrapeError(
+            f"{type(last_exc).__name__}: {last_exc or 'connection failed'} "
+            f"(after {p.attempts} attempts)",
+            url=str(request.url),
+        ) from last_exc
+
+
+def _backoff(p: Politeness, attempt: int) -> float:
+    delay = min(p.backoff_max, p.backoff_base * 2 ** (attempt - 1))
+    return delay * (0.75 + random.random() / 2)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Session:
+    """One source's view of the fetcher: its own cookies, request count and last URL."""
+
+    def __init__(self, fetcher: Fetcher, verify: bool = True):
+        self.fetcher = fetcher
+        self.verify = verify
+        self.cookies = httpx.Cookies()
+        self.requests = 0
+        self.last_url: str | None = None
+
+    def clear_cookies(self) -> None:
+        self.cookies.clear()
+
+    async def get(self, url: str, params: Mapping[str, Any] | None = None, **kw: Any):
+        return await self.request("GET", url, params=params, **kw)
+
+    async def post(self, url: str, data: Mapping[str, Any] | None = None, **kw: Any):
+        return await self.request("POST", url, data=data, **kw)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        allow_error_status: bool = False,
+    ) -> httpx.Response:
+        """Send a request, following redirects with this session's cookies.
+
+        Raises :class:`ScrapeError` on a final HTTP error status (unless
+        ``allow_error_status``) and :class:`BlockedError` on 403/429.
+        """
+        client = self.fetcher._client(self.verify)
+        for _ in range(self.fetcher.politeness.max_redirects + 1):
+            request = client.build_request(method, url, params=params, data=data)
+            self.cookies.set_cookie_header(request)
+            self.last_url = str(request.url)
+            self.requests += 1
+            response = await self.fetcher.send_once(request, self.verify)
+            self.cookies.extract_cookies(response)
+            if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+                url = urljoin(str(request.url), response.headers["location"])
+                params = None
+                if response.status_code in (301, 302, 303):
+                    method, data = "GET", None
+                continue
+            break
+        else:
+            raise ScrapeError("too many redirects", url=self.last_url)
+        status = response.status_code
+        if status in (403, 429):
+            raise BlockedError(
+                f"HTTP {status} {response.reason_phrase}: the site refuses us, backing off",
+                url=self.last_url,
+            )
+        if status >= 400 and not allow_error_status:
+            raise ScrapeError(f"HTTP {status} {response.reason_phrase}", url=self.last_url)
+        return response
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).hostname or ""

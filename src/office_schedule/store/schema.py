@@ -1,0 +1,96 @@
+"""Versioned schema: each migration moves ``PRAGMA user_version`` one step forward."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+MIGRATIONS: list[str] = [
+    # 1: snapshots, locations, slot sets stored only when a location's slots change
+    """
+    CREATE TABLE snapshots (
+        id            INTEGER PRIMARY KEY,
+        source_id     TEXT NOT NULL,
+        taken_at      TEXT NOT NULL,          -- local time Europe/Berlin, 'YYYY-MM-DD HH:MM:SS'
+        taken_ts      REAL NOT NULL,          -- unix time of the same moment
+        status        TEXT NOT NULL CHECK (status IN ('ok', 'unchanged', 'error')),
+        duration      REAL,
+        requests      INTEGER,
+        weeks         INTEGER,
+        n_locations   INTEGER,
+        n_slots       INTEGER,
+        error_class   TEXT,
+        error_message TEXT,
+        error_url     TEXT,
+        raw           BLOB,                   -- zlib(canonical JSON), absent when unchanged
+        raw_hash      TEXT
+    );
+    CREATE INDEX snapshots_source_time ON snapshots (source_id, taken_ts);
+    CREATE TABLE locations (
+        source_id    TEXT NOT NULL,
+        location_id  TEXT NOT NULL,
+        name         TEXT,
+        services     TEXT NOT NULL DEFAULT '[]',   -- JSON list
+        first_seen   TEXT NOT NULL,
+        last_seen    TEXT NOT NULL,
+        present      INTEGER NOT NULL DEFAULT 1,   -- in the latest ok snapshot
+        slots_hash   TEXT,                         -- of the latest stored slot set
+        PRIMARY KEY (source_id, location_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE slot_sets (
+        source_id    TEXT NOT NULL,
+        location_id  TEXT NOT NULL,
+        snapshot_id  INTEGER NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+        present      INTEGER NOT NULL,             -- 0: the location vanished in this snapshot
+        slots        BLOB,                         -- codec.encode_slots
+        PRIMARY KEY (source_id, location_id, snapshot_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX slot_sets_snapshot ON slot_sets (snapshot_id);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (autocommit connections)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the missing migrations, each in its own transaction; return the version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"store schema version {version} is newer than this office-schedule ({SCHEMA_VERSION})"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        with transaction(conn):
+            for statement in _split(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+    return SCHEMA_VERSION
+
+
+def _split(script: str) -> list[str]:
+    statements, buf = [], []
+    for line in script.splitlines():
+        code = line.split("--", 1)[0]
+        buf.append(code)
+        if code.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip()
+            if stmt.strip(";").strip():
+                statements.append(stmt)
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        statements.append(rest)
+    return statements

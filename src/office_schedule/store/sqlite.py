@@ -1,0 +1,383 @@
+"""SQLite snapshot store.
+
+Every snapshot is written in one ``BEGIN IMMEDIATE`` transaction in WAL mode with
+``synchronous=FULL``: a crash, kill or Ctrl-C leaves the file consistent and keeps every
+committed snapshot. Raw payloads are kept (compressed) so parsers can be re-applied;
+slot sets are stored per location only when they change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import ParseError, StoreError
+from ..model import Location, ParsedSnapshot
+from .codec import (
+    compress_payload,
+    decode_slots,
+    decompress_payload,
+    encode_slots,
+    payload_hash,
+)
+from .schema import migrate, transaction
+
+DEFAULT_DB = "office-schedule.db"
+ENV_VAR = "OFFICE_SCHEDULE_DB"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def resolve_db_path(db: str | os.PathLike | None) -> Path:
+    """``--db`` wins, then ``$OFFICE_SCHEDULE_DB``, then ``./office-schedule.db``."""
+    return Path(db or os.environ.get(ENV_VAR) or DEFAULT_DB)
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    id: int
+    source_id: str
+    taken_at: str
+    taken_ts: float
+    status: str
+    duration: float | None
+    requests: int | None
+    weeks: int | None
+    n_locations: int | None
+    n_slots: int | None
+    error_class: str | None
+    error_message: str | None
+    error_url: str | None
+
+
+_RECORD_COLUMNS = (
+    "id, source_id, taken_at, taken_ts, status, duration, requests, weeks, n_locations, "
+    "n_slots, error_class, error_message, error_url"
+)
+
+
+def open_store(db: str | os.PathLike | None = None, create: bool = True) -> SQLiteStore:
+    return SQLiteStore(resolve_db_path(db), create=create)
+
+
+class SQLiteStore:
+    """The embedded default store."""
+
+    def __init__(self, path: str | os.PathLike, create: bool = True):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"store path {self.path} is a directory, expected a database file")
+        if not self.path.exists():
+            if not create:
+                raise StoreError(
+                    f"no store at {self.path} (run 'office-schedule snapshot' first, "
+                    "or pass --db / set OFFICE_SCHEDULE_DB)"
+                )
+            if not self.path.parent.exists():
+                raise StoreError(
+                    f"cannot create store {self.path}: directory {self.path.parent} does not exist"
+                )
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            migrate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from None
+        self._lock_file: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.release_lock()
+        self.conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def acquire_lock(self) -> None:
+        """Exclusive advisory lock so two sweeps or runs never write the same store."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise StoreError(
+                f"store {self.path} is locked by another office-schedule process (pid {holder})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def release_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save_snapshot(
+        self,
+        source_id: str,
+        taken_at: datetime,
+        taken_ts: float,
+        *,
+        duration: float | None = None,
+        requests: int | None = None,
+        weeks: int | None = None,
+        raw: Any = None,
+        parsed: ParsedSnapshot | None = None,
+        error: tuple[str, str, str | None] | None = None,
+    ) -> SnapshotRecord:
+        """Store one snapshot in one transaction and return its record.
+
+        ``error`` is ``(class, message, url)``; a raw payload may accompany an error (a
+        parse failure), so a fixed parser can read it again later.
+        """
+        taken = taken_at.strftime(TIME_FORMAT)
+        with transaction(self.conn):
+            if error is not None or parsed is None:
+                err_class, err_message, err_url = error or ("Error", "no parsed payload", None)
+                blob = compress_payload(raw) if raw is not None else None
+                digest = payload_hash(raw) if raw is not None else None
+                snap_id = self._insert(
+                    source_id, taken, taken_ts, "error", duration, requests, weeks,
+                    None, None, err_class, err_message, err_url, blob, digest,
+                )  # fmt: skip
+            else:
+                digest = payload_hash(raw)
+                previous = self.conn.execute(
+                    "SELECT raw_hash FROM snapshots WHERE source_id = ? AND status = 'ok' "
+                    "ORDER BY taken_ts DESC, id DESC LIMIT 1",
+                    (source_id,),
+                ).fetchone()
+                n_loc, n_slots = len(parsed.locations), parsed.slot_count
+                if previous is not None and previous[0] == digest:
+                    snap_id = self._insert(
+                        source_id, taken, taken_ts, "unchanged", duration, requests, weeks,
+                        n_loc, n_slots, None, None, None, None, None,
+                    )  # fmt: skip
+                    self.conn.execute(
+                        "UPDATE locations SET last_seen = ? WHERE source_id = ? AND present = 1",
+                        (taken, source_id),
+                    )
+                else:
+                    snap_id = self._insert(
+                        source_id, taken, taken_ts, "ok", duration, requests, weeks,
+                        n_loc, n_slots, None, None, None, compress_payload(raw), digest,
+                    )  # fmt: skip
+                    self._store_locations(source_id, snap_id, taken, parsed)
+        return self.snapshot(snap_id)
+
+    def _insert(self, *values: Any) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO snapshots (source_id, taken_at, taken_ts, status, duration, requests, "
+            "weeks, n_locations, n_slots, error_class, error_message, error_url, raw, raw_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+        return int(cur.lastrowid)
+
+    def _store_locations(
+        self, source_id: str, snap_id: int, taken: str, parsed: ParsedSnapshot
+    ) -> None:
+        known = {
+            row[0]: (row[1], row[2])
+            for row in self.conn.execute(
+                "SELECT location_id, present, slots_hash FROM locations WHERE source_id = ?",
+                (source_id,),
+            )
+        }
+        for loc_id, loc in parsed.locations.items():
+            blob = encode_slots(loc.slots)
+            digest = payload_hash(blob.hex())
+            present, old_digest = known.get(loc_id, (0, None))
+            if not present or old_digest != digest:
+                self.conn.execute(
+                    "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
+                    "VALUES (?, ?, ?, 1, ?)",
+                    (source_id, loc_id, snap_id, blob),
+                )
+            self.conn.execute(
+                "INSERT INTO locations (source_id, location_id, name, services, first_seen, "
+                "last_seen, present, slots_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
+                "ON CONFLICT (source_id, location_id) DO UPDATE SET name = excluded.name, "
+                "services = excluded.services, last_seen = excluded.last_seen, present = 1, "
+                "slots_hash = excluded.slots_hash",
+                (source_id, loc_id, loc.name, json.dumps(list(loc.services)), taken, taken, digest),
+            )
+        for loc_id, (present, _) in known.items():
+            if present and loc_id not in parsed.locations:
+                self.conn.execute(
+                    "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
+                    "VALUES (?, ?, ?, 0, NULL)",
+                    (source_id, loc_id, snap_id),
+                )
+                self.conn.execute(
+                    "UPDATE locations SET present = 0, slots_hash = NULL "
+                    "WHERE source_id = ? AND location_id = ?",
+                    (source_id, loc_id),
+                )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def snapshot(self, snapshot_id: int) -> SnapshotRecord:
+        row = self.conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM snapshots WHERE id = ?", (snapshot_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no snapshot {snapshot_id} in {self.path}")
+        return SnapshotRecord(*row)
+
+    def snapshots(
+        self, source_id: str | None = None, statuses: tuple[str, ...] | None = None
+    ) -> list[SnapshotRecord]:
+        sql = f"SELECT {_RECORD_COLUMNS} FROM snapshots WHERE 1 = 1"
+        args: list[Any] = []
+        if source_id is not None:
+            sql += " AND source_id = ?"
+            args.append(source_id)
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args.extend(statuses)
+        sql += " ORDER BY taken_ts, id"
+        return [SnapshotRecord(*row) for row in self.conn.execute(sql, args)]
+
+    def latest_snapshot(
+        self, source_id: str, statuses: tuple[str, ...] = ("ok", "unchanged")
+    ) -> SnapshotRecord | None:
+        row = self.conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM snapshots WHERE source_id = ? "
+            f"AND status IN ({', '.join('?' * len(statuses))}) "
+            "ORDER BY taken_ts DESC, id DESC LIMIT 1",
+            (source_id, *statuses),
+        ).fetchone()
+        return SnapshotRecord(*row) if row else None
+
+    def source_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT source_id FROM snapshots")]
+
+    def raw_payload(self, snapshot_id: int) -> Any:
+        row = self.conn.execute("SELECT raw FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return decompress_payload(row[0])
+
+    def state_at(self, source_id: str, snapshot_id: int) -> ParsedSnapshot:
+        """The locations and free slots of a source as of a snapshot (ok or unchanged)."""
+        rows = self.conn.execute(
+            "SELECT s.location_id, s.present, s.slots, l.name, l.services FROM slot_sets s "
+            "JOIN (SELECT location_id, max(snapshot_id) AS last FROM slot_sets "
+            "      WHERE source_id = ? AND snapshot_id <= ? GROUP BY location_id) x "
+            "  ON s.location_id = x.location_id AND s.snapshot_id = x.last "
+            "LEFT JOIN locations l ON l.source_id = s.source_id AND l.location_id = s.location_id "
+            "WHERE s.source_id = ?",
+            (source_id, snapshot_id, source_id),
+        )
+        locations = {}
+        for loc_id, present, blob, name, services in rows:
+            if present:
+                locations[loc_id] = Location(
+                    id=loc_id,
+                    name=name,
+                    services=tuple(json.loads(services or "[]")),
+                    slots=decode_slots(blob),
+                )
+        return ParsedSnapshot(dict(sorted(locations.items())))
+
+    def status_summary(self) -> list[dict[str, Any]]:
+        """Per source: counts by status, last ok time, last error."""
+        rows = self.conn.execute(
+            "SELECT source_id, count(*), sum(status = 'ok'), sum(status = 'unchanged'), "
+            "sum(status = 'error'), max(CASE WHEN status != 'error' THEN taken_at END), "
+            "max(taken_at) FROM snapshots GROUP BY source_id ORDER BY source_id"
+        ).fetchall()
+        summary = []
+        for source_id, total, ok, unchanged, errors, last_ok, last_taken in rows:
+            last_error = self.conn.execute(
+                "SELECT taken_at, error_class, error_message, error_url FROM snapshots "
+                "WHERE source_id = ? AND status = 'error' ORDER BY taken_ts DESC, id DESC LIMIT 1",
+                (source_id,),
+            ).fetchone()
+            summary.append(
+                {
+                    "source_id": source_id,
+                    "snapshots": total,
+                    "changed": ok,
+                    "unchanged": unchanged,
+                    "errors": errors,
+                    "last_ok": last_ok,
+                    "last_snapshot": last_taken,
+                    "last_error_at": last_error[0] if last_error else None,
+                    "last_error": (f"{last_error[1]}: {last_error[2]}" if last_error else None),
+                    "last_error_url": last_error[3] if last_error else None,
+                }
+            )
+        return summary
+
+    # -- re-parsing ------------------------------------------------------------------------
+
+    def reparse(
+        self, source_id: str, parse: Callable[[Any], ParsedSnapshot]
+    ) -> dict[str, int]:
+        """Re-run ``parse`` over every stored raw payload of a source, rebuilding slot sets.
+
+        Runs in one transaction: either the whole source is re-derived or nothing changes.
+        Snapshots whose payload no longer parses become errors (raw kept); errors whose raw
+        payload now parses become ok.
+        """
+        counts = {"parsed": 0, "failed": 0}
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM slot_sets WHERE source_id = ?", (source_id,))
+            self.conn.execute("DELETE FROM locations WHERE source_id = ?", (source_id,))
+            rows = self.conn.execute(
+                "SELECT id, taken_at, status, raw, error_class FROM snapshots "
+                "WHERE source_id = ? AND raw IS NOT NULL ORDER BY taken_ts, id",
+                (source_id,),
+            ).fetchall()
+            for snap_id, taken, status, blob, err_class in rows:
+                if status == "error" and err_class != "ParseError":
+                    continue
+                try:
+                    parsed = parse(decompress_payload(blob))
+                except ParseError as exc:
+                    counts["failed"] += 1
+                    self.conn.execute(
+                        "UPDATE snapshots SET status = 'error', error_class = 'ParseError', "
+                        "error_message = ?, n_locations = NULL, n_slots = NULL WHERE id = ?",
+                        (str(exc), snap_id),
+                    )
+                    continue
+                counts["parsed"] += 1
+                self.conn.execute(
+                    "UPDATE snapshots SET status = 'ok', error_class = NULL, error_message = NULL, "
+                    "error_url = NULL, n_locations = ?, n_slots = ? WHERE id = ?",
+                    (len(parsed.locations), parsed.slot_count, snap_id),
+                )
+                self._store_locations(source_id, snap_id, taken, parsed)
+        return counts
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from office_schedule.catalog import load_catalog, select_sources
+from office_schedule.errors import CatalogError
+
+HEADER = "id,name,family,index_url,params,verify_certificate,needs_include,enabled,note\n"
+
+
+def test_builtin_catalog_has_every_tevis_source():
+    catalog = load_catalog()
+    tevis = [s for s in catalog.values() if s.family == "tevis"]
+    assert len(tevis) >= 80
+    assert catalog["frankfurt"].base_url == "https://tevis.ekom21.de/fra"
+    assert catalog["salzlandkreis"].verify_tls is False
+    assert catalog["westerwaldkreis"].enabled is False
+    assert all(s.interval_minutes == 15 for s in catalog.values())
+
+
+def test_selection_by_wildcards_family_and_flags(tmp_path):
+    extra = tmp_path / "extra.csv"
+    extra.write_text(
+        HEADER
+        + "frankfurt,Stadt Frankfurt (test),tevis,http://127.0.0.1:1/fra,"
+        "base_url=http://127.0.0.1:1/fra,no,no,yes,\n"
+        "secret,Hidden Office,tevis,,base_url=http://127.0.0.1:1/s,yes,yes,yes,\n"
+    )
+    catalog = load_catalog([extra])
+    assert catalog["frankfurt"].base_url == "http://127.0.0.1:1/fra"  # override
+    assert catalog["frankfurt"].index_url == "http://127.0.0.1:1/fra"
+    ids = lambda **kw: [s.id for s in select_sources(catalog, **kw)]  # noqa: E731
+    assert "secret" not in ids()
+    assert ids(include=["secret"]) == ["secret"]
+    assert ids(include=["Stadt Frankf*"]) == ["frankfurt"]
+    assert ids(include=["frank*,wismar"]) == ["frankenthal", "frankfurt", "wismar"]
+    assert "frankfurt" not in ids(exclude=["fra*"])
+    assert "westerwaldkreis" not in ids()
+    assert ids(include=["westerwaldkreis"]) == ["westerwaldkreis"]
+    assert ids(families=["netappoint"]) == []
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("x,X,nosuch,http://a,base_url=http://a,yes,no,yes,", "unknown family 'nosuch'"),
+        ("x,X,tevis,http://a,,yes,no,yes,", "lacks parameter"),
+        ("x,X,tevis,http://a,base_url,yes,no,yes,", "is not key=value"),
+        ("x,X,tevis,http://a,base_url=http://a,maybe,no,yes,", "yes/no"),
+        (",X,tevis,http://a,base_url=http://a,yes,no,yes,", "empty id"),
+    ],
+)
+def test_bad_catalog_rows_name_file_and_line(tmp_path, row, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + row + "\n")
+    with pytest.raises(CatalogError, match=message) as info:
+        load_catalog([path])
+    assert "bad.csv, line 2" in str(info.value)
+
+
+def test_missing_catalog_file(tmp_path):
+    with pytest.raises(CatalogError, match="cannot read catalog file"):
+        load_catalog([tmp_path / "nope.csv"])
