@@ -21,8 +21,7 @@ def test_builtin_catalog_has_every_tevis_source():
 def test_selection_by_wildcards_family_and_flags(tmp_path):
     extra = tmp_path / "extra.csv"
     extra.write_text(
-        HEADER
-        + "frankfurt,Stadt Frankfurt (test),tevis,http://127.0.0.1:1/fra,"
+        HEADER + "frankfurt,Stadt Frankfurt (test),tevis,http://127.0.0.1:1/fra,"
         "base_url=http://127.0.0.1:1/fra,no,no,yes,\n"
         "secret,Hidden Office,tevis,,base_url=http://127.0.0.1:1/s,yes,yes,yes,\n"
     )

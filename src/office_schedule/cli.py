@@ -98,7 +98,7 @@ class Main(click.Group):
         try:
             return super().invoke(ctx)
         except OfficeScheduleError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
 
 
@@ -268,9 +268,7 @@ def snapshot(catalogs, include, exclude, families, db, weeks, per_host, gap, tim
     if not quiet:
         console.print(_summary_table(results))
     failed = sum(r.status == "error" for r in results)
-    click.echo(
-        f"{len(results)} sources: {len(results) - failed} stored, {failed} failed", err=True
-    )
+    click.echo(f"{len(results)} sources: {len(results) - failed} stored, {failed} failed", err=True)
 
 
 @main.command()
@@ -358,8 +356,7 @@ def show(source_id, db, fmt, times):
         for slot in loc.slots:
             days[slot.strftime("%a %Y-%m-%d")][loc.id].append(slot.strftime("%H:%M"))
     table = Table(
-        title=f"{source_id} at {record.taken_at} ({record.status}, "
-        f"{state.slot_count} free slots)"
+        title=f"{source_id} at {record.taken_at} ({record.status}, {state.slot_count} free slots)"
     )
     table.add_column("day")
     for loc in state.locations.values():

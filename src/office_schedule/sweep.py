@@ -164,9 +164,7 @@ async def run_forever(
     """
     gates = _host_gates(sources, fetcher)
     start = time.monotonic()
-    due = {
-        s.id: start + spread_offset(s.id, s.interval_minutes * 60) for s in sources
-    }
+    due = {s.id: start + spread_offset(s.id, s.interval_minutes * 60) for s in sources}
     by_id = {s.id: s for s in sources}
     running: dict[str, asyncio.Task] = {}
     stored = 0

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from ..catalog import Source
 
 
-
 @dataclass(frozen=True)
 class FamilySpec:
     """Where a family lives and which catalog parameters it reads."""

@@ -12,6 +12,7 @@ import email.utils
 import random
 import time
 from collections.abc import Mapping
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -21,6 +22,16 @@ from ..errors import BlockedError, ScrapeError
 from .settings import Politeness
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+
+
+class _NoCookies(CookieJar):
+    """The shared client keeps no cookies: each Session holds its own jar."""
+
+    def extract_cookies(self, response, request) -> None:  # noqa: D102
+        return None
+
+    def set_cookie(self, cookie) -> None:  # noqa: D102
+        return None
 
 
 class HostLane:
@@ -76,6 +87,7 @@ class Fetcher:
                 timeout=httpx.Timeout(p.timeout),
                 headers={"User-Agent": p.user_agent},
                 follow_redirects=False,
+                cookies=_NoCookies(),
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
                 **kwargs,
             )

@@ -334,9 +334,7 @@ class SQLiteStore:
 
     # -- re-parsing ------------------------------------------------------------------------
 
-    def reparse(
-        self, source_id: str, parse: Callable[[Any], ParsedSnapshot]
-    ) -> dict[str, int]:
+    def reparse(self, source_id: str, parse: Callable[[Any], ParsedSnapshot]) -> dict[str, int]:
         """Re-run ``parse`` over every stored raw payload of a source, rebuilding slot sets.
 
         Runs in one transaction: either the whole source is re-derived or nothing changes.
