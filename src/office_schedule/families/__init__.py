@@ -32,6 +32,17 @@ class FamilySpec:
 #: family name -> spec; a family module is imported only when used
 FAMILIES: dict[str, FamilySpec] = {
     "tevis": FamilySpec("office_schedule.families.tevis", ("base_url",), ("mp_group",)),
+    "netappoint": FamilySpec(
+        "office_schedule.families.netappoint", ("base_url", "company"), ("extra",)
+    ),
+    "etermin": FamilySpec(
+        "office_schedule.families.etermin", ("et_url",), ("base_url", "mp_group")
+    ),
+    "tempus": FamilySpec(
+        "office_schedule.families.tempus",
+        ("base_url", "anlagennr"),
+        ("extra", "mp_group", "mp_max"),
+    ),
 }
 
 

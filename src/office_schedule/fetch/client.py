@@ -207,16 +207,18 @@ class Session:
         *,
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
         allow_error_status: bool = False,
     ) -> httpx.Response:
         """Send a request, following redirects with this session's cookies.
 
+        ``headers`` add to (never replace) the client's, so the User-Agent stays ours.
         Raises :class:`ScrapeError` on a final HTTP error status (unless
         ``allow_error_status``) and :class:`BlockedError` on 403/429.
         """
         client = self.fetcher._client(self.verify)
         for _ in range(self.fetcher.politeness.max_redirects + 1):
-            request = client.build_request(method, url, params=params, data=data)
+            request = client.build_request(method, url, params=params, data=data, headers=headers)
             self.cookies.set_cookie_header(request)
             self.last_url = str(request.url)
             self.requests += 1

@@ -1,0 +1,70 @@
+"""Helpers shared by the families' scrapers and parsers (and the fake servers' tests)."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from ..errors import ParseError, ScrapeError
+
+
+def page_title(text: str) -> str | None:
+    """The trimmed ``<title>`` of an HTML page, or None."""
+    node = HTMLParser(text).css_first("title")
+    if node is None:
+        return None
+    title = node.text(strip=True)
+    return title or None
+
+
+def json_from_text(text: str, url: str | None, what: str) -> Any:
+    """Decode a JSON body or raise a ScrapeError naming the exception, the url and the page."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        title = page_title(text) if "<" in text else None
+        hint = f"page title: {title!r}" if title else f"body starts {text[:80]!r}"
+        raise ScrapeError(
+            f"{what} is not JSON ({type(exc).__name__}: {exc}), {hint}", url=url
+        ) from None
+
+
+def response_json(response: httpx.Response, what: str) -> Any:
+    """Decode a JSON answer or raise a ScrapeError naming the URL and the page's title."""
+    return json_from_text(response.text, str(response.url), what)
+
+
+def to_id(name: str) -> str:
+    """An id from a display name: ``Führerscheinwesen`` -> ``fuhrerscheinwesen``.
+
+    Lower-case, ``ß`` -> ``ss``, accents dropped (NFKD, ASCII only), anything but letters,
+    digits, spaces and tabs -> ``-``, spaces -> ``-``, runs of ``-`` collapsed, trimmed.
+    """
+    text = name.lower().replace("ß", "ss")
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^a-z0-9 \t]", "-", text).replace(" ", "-")
+    return re.sub(r"-+", "-", text).strip("-")
+
+
+def parse_slot(text: str, where: str) -> datetime:
+    """``YYYY-MM-DD HH:MM[:SS]`` -> datetime, or a ParseError naming ``where``."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except (AttributeError, ValueError):
+        raise ParseError(f"{where}: {text!r} is not a date and time") from None
+    return value.replace(second=0, microsecond=0)
+
+
+def look_ahead_days(today: date, weeks: int) -> list[date]:
+    """Every date from today through today + 7 x weeks, inclusive."""
+    return [today + timedelta(days=i) for i in range(7 * weeks + 1)]
+
+
+def sorted_slots(slots: set[datetime] | list[datetime]) -> tuple[datetime, ...]:
+    return tuple(sorted(set(slots)))
