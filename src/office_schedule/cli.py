@@ -423,28 +423,36 @@ def simulate() -> None:
 @click.option("--sources", "n_sources", default=3, show_default=True)
 @click.option("--hosts", default=1, show_default=True, help="Loopback addresses 127.0.0.1..N.")
 @click.option("--latency", default=0.0, show_default=True, help="Seconds before each answer.")
-@click.option("--fault", multiple=True, help="SOURCE=MODE (down, 500, slow, garbage, ...).")
-def simulate_serve(port, catalog_out, seed, speed, frozen, n_sources, hosts, latency, fault):
+@click.option("--flicker", default=0.0, show_default=True, help="Share of slots hidden per tick.")
+@click.option(
+    "--fault",
+    multiple=True,
+    help="SOURCE=MODE, MODE one of down, 500, slow, garbage, truncated, dberror.",
+)
+def simulate_serve(
+    port, catalog_out, seed, speed, frozen, n_sources, hosts, latency, flicker, fault
+):
     """Serve simulated offices until Ctrl-C; GET /__truth__ returns the published slots."""
-    from .simulate import serve
+    from .simulate import parse_faults, serve
 
-    faults = {}
-    for item in fault:
-        source_id, sep, mode = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not SOURCE=MODE", param_hint="--fault")
-        faults[source_id] = mode
-    serve(
-        port=port,
-        catalog_out=catalog_out,
-        seed=seed,
-        speed=speed,
-        frozen=frozen,
-        n_sources=n_sources,
-        hosts=hosts,
-        latency=latency,
-        faults=faults,
-    )
+    if not 1 <= hosts <= 250:
+        raise click.BadParameter("must be between 1 and 250", param_hint="--hosts")
+    try:
+        faults = parse_faults(list(fault))
+        serve(
+            port=port,
+            catalog_out=catalog_out,
+            seed=seed,
+            speed=speed,
+            frozen=frozen,
+            n_sources=n_sources,
+            hosts=tuple(f"127.0.0.{i}" for i in range(1, hosts + 1)),
+            latency=latency,
+            flicker=flicker,
+            faults=faults,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 __all__ = ["main", "SLOT_FORMAT"]

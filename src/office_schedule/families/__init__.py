@@ -43,6 +43,17 @@ FAMILIES: dict[str, FamilySpec] = {
         ("base_url", "anlagennr"),
         ("extra", "mp_group", "mp_max"),
     ),
+    "leipzig": FamilySpec("office_schedule.families.leipzig", (), ("base_url",)),
+    "impfthueringen": FamilySpec("office_schedule.families.impfthueringen", (), ("base_url",)),
+    "termed": FamilySpec(
+        "office_schedule.families.termed", (), ("doc_ids", "max_doc_id", "api_url", "base_url")
+    ),
+    "berlin": FamilySpec("office_schedule.families.berlin", (), ("base_url", "request_delay")),
+    "impftermin": FamilySpec(
+        "office_schedule.families.impftermin",
+        (),
+        ("base_url", "request_delay", "leistungsmerkmale"),
+    ),
 }
 
 

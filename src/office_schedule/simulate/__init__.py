@@ -1,0 +1,63 @@
+"""Simulated offices and fake booking-system servers with known ground truth.
+
+``SimWorld`` models the offices (no HTTP), ``SimServer`` publishes it as TEVIS on loopback,
+``serve`` runs both until Ctrl-C/SIGTERM (used by ``office-schedule simulate serve``).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+from .model import SimWorld
+from .server import FAULT_MODES, SimServer, parse_faults
+
+__all__ = ["FAULT_MODES", "SimServer", "SimWorld", "parse_faults", "serve"]
+
+
+def serve(
+    port: int = 0,
+    catalog_out: str | Path | None = None,
+    seed: int = 0,
+    speed: float = 1.0,
+    frozen: bool = False,
+    n_sources: int = 3,
+    hosts: Iterable[str] = ("127.0.0.1",),
+    latency: float = 0.0,
+    faults: Mapping[str, str] | Iterable[str] | None = None,
+    *,
+    start: datetime | None = None,
+    flicker: float = 0.0,
+    stop: threading.Event | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> None:
+    """Serve a simulated world until Ctrl-C or SIGTERM (or ``stop`` is set)."""
+    say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
+    world = SimWorld(
+        seed=seed, n_sources=n_sources, start=start, speed=speed, frozen=frozen, flicker=flicker
+    )
+    stop = stop or threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with SimServer(world, hosts=hosts, port=port, latency=latency, faults=faults) as srv:
+            if catalog_out:
+                say(f"catalog written to {srv.write_catalog(catalog_out)}")
+            n_loc = sum(len(s.locations) for s in world.sources.values())
+            say(f"simulating {len(world.sources)} tevis sources, {n_loc} locations (seed {seed})")
+            for url in srv.urls:
+                say(f"  serving {url}  (ground truth: {url}/__truth__)")
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+            say("simulator stopped")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,241 @@
+"""Real HTTP servers on loopback that publish a ``SimWorld`` in the TEVIS protocol.
+
+One ``ThreadingHTTPServer`` per host address (127.0.0.1, 127.0.0.2, … all work on Linux
+loopback); sources are spread over the hosts round-robin under the prefix ``/{source_id}``.
+``/__truth__`` (optional ``?weeks=N``), ``/__log__`` and ``/__now__`` expose the ground truth
+on every host; they are not recorded in ``request_log``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import socket
+import threading
+from collections.abc import Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from ..catalog.catalog import COLUMNS, Source
+from . import tevis_server
+from .model import SimWorld, fmt
+from .tevis_server import JSON, Reply
+
+FAULT_MODES = ("down", "500", "slow", "garbage", "truncated", "dberror")
+SLOW_SECONDS = 30.0
+
+
+def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
+    """Accept ``{"sim-tevis-02": "500"}`` or strings like ``"sim-tevis-02=500"``."""
+    if not faults:
+        return {}
+    if isinstance(faults, Mapping):
+        pairs = dict(faults)
+    else:
+        pairs = {}
+        for item in faults:
+            sid, sep, mode = item.partition("=")
+            if not sep:
+                raise ValueError(f"fault {item!r} is not SOURCE_ID=MODE")
+            pairs[sid.strip()] = mode.strip()
+    for sid, mode in pairs.items():
+        if mode not in FAULT_MODES:
+            raise ValueError(f"unknown fault mode {mode!r} for {sid} ({', '.join(FAULT_MODES)})")
+    return pairs
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "TEVIS-Sim/1.0"
+    timeout = 15  # idle keep-alive connections are dropped after this
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: avoid Nagle + delayed-ACK stalls
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        self.server.sim._serve(self)  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        pass
+
+
+class SimServer:
+    """Serve ``world`` over HTTP; use as a context manager."""
+
+    def __init__(
+        self,
+        world: SimWorld,
+        hosts: Iterable[str] = ("127.0.0.1",),
+        port: int = 0,
+        latency: float = 0.0,
+        faults: Mapping[str, str] | Iterable[str] | None = None,
+    ) -> None:
+        self.world = world
+        self.hosts = tuple(hosts) or ("127.0.0.1",)
+        self.port = port
+        self.latency = latency
+        self.faults = parse_faults(faults)
+        unknown = set(self.faults) - set(world.sources)
+        if unknown:
+            raise ValueError(f"faults name unknown source(s): {', '.join(sorted(unknown))}")
+        self.slow_seconds = SLOW_SECONDS
+        self.request_log: list[tuple[str, str]] = []
+        self.assignment = {
+            sid: self.hosts[i % len(self.hosts)] for i, sid in enumerate(world.sources)
+        }
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._servers: list[ThreadingHTTPServer] = []
+        self._threads: list[threading.Thread] = []
+        self._ports: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> SimServer:
+        port = self.port
+        for host in self.hosts:
+            try:
+                httpd = ThreadingHTTPServer((host, port), _Handler)
+            except OSError:
+                if self.port:
+                    self.stop()
+                    raise
+                httpd = ThreadingHTTPServer((host, 0), _Handler)
+            httpd.daemon_threads = True
+            httpd.sim = self  # type: ignore[attr-defined]
+            httpd.sim_host = host  # type: ignore[attr-defined]
+            self._servers.append(httpd)
+            self._ports[host] = httpd.server_address[1]
+            port = port or httpd.server_address[1]  # try the same port on the other hosts
+            thread = threading.Thread(
+                target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for httpd in self._servers:
+            httpd.shutdown()
+            httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers.clear()
+        self._threads.clear()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- addresses and catalog -----------------------------------------------------------
+    @property
+    def urls(self) -> list[str]:
+        """Base URL (``http://HOST:PORT``) of each host, in host order."""
+        return [f"http://{h}:{self._ports[h]}" for h in self.hosts if h in self._ports]
+
+    def base_url(self, source_id: str) -> str:
+        host = self.assignment[source_id]
+        return f"http://{host}:{self._ports[host]}/{source_id}"
+
+    def sources(self) -> list[Source]:
+        """Catalog entries of the simulated sources (family tevis)."""
+        out = []
+        for sid, src in self.world.sources.items():
+            base = self.base_url(sid)
+            out.append(
+                Source(
+                    id=sid,
+                    name=src.name,
+                    family="tevis",
+                    index_url=base,
+                    params={"base_url": base},
+                    note="simulated",
+                    interval_minutes=15,
+                )
+            )
+        return out
+
+    def catalog_rows(self) -> list[dict[str, str]]:
+        return [s.as_row() for s in self.sources()]
+
+    def write_catalog(self, path: str | Path) -> Path:
+        """Write the catalog CSV of the simulated sources; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=[*COLUMNS, "interval_minutes"])
+            writer.writeheader()
+            writer.writerows(self.catalog_rows())
+        return path
+
+    def requests_for(self, source_id: str) -> list[str]:
+        """Paths requested under one source's prefix (thread-safe copy)."""
+        prefix = f"/{source_id}"
+        with self._lock:
+            return [p for _, p in self.request_log if p == prefix or p.startswith(prefix + "/")]
+
+    # -- request handling ----------------------------------------------------------------
+    def _serve(self, handler: _Handler) -> None:
+        host = handler.server.sim_host  # type: ignore[attr-defined]
+        raw = handler.path
+        split = urlsplit(raw)
+        path = re.sub("/{2,}", "/", split.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        if path.startswith("/__"):
+            self._send(handler, self._internal(path, query))
+            return
+        with self._lock:
+            self.request_log.append((host, raw))
+        parts = path.split("/", 2)
+        sid = parts[1] if len(parts) > 1 else ""
+        rest = "/" + parts[2] if len(parts) > 2 else "/"
+        src = self.world.sources.get(sid)
+        if src is None or self.assignment[sid] != host:
+            self._send(handler, tevis_server.error_page("Seite nicht gefunden", status=404))
+            return
+        fault = self.faults.get(sid)
+        if fault == "down":
+            handler.close_connection = True  # hang up without a word
+            return
+        if fault == "slow":
+            self._stop.wait(self.slow_seconds)
+        if self.latency > 0:
+            self._stop.wait(self.latency)
+        if fault == "500":
+            reply = tevis_server.error_page("Interner Serverfehler", status=500)
+        else:
+            reply = tevis_server.handle(self.world, src, rest, query, fault)
+        self._send(handler, reply)
+
+    def _internal(self, path: str, query: dict[str, str]) -> Reply:
+        name = path.strip("/")
+        if name == "__truth__":
+            weeks = query.get("weeks")
+            data: object = self.world.truth(int(weeks) if weeks and weeks.isdigit() else None)
+        elif name == "__log__":
+            with self.world._lock:
+                data = list(self.world.log)
+        elif name == "__now__":
+            data = {"now": fmt(self.world.now())}
+        else:
+            return tevis_server.error_page("Seite nicht gefunden", status=404)
+        return Reply(body=json.dumps(data, ensure_ascii=False).encode("utf-8"), content_type=JSON)
+
+    @staticmethod
+    def _send(handler: _Handler, reply: Reply) -> None:
+        try:
+            handler.send_response(reply.status)
+            handler.send_header("Content-Type", reply.content_type)
+            handler.send_header("Content-Length", str(len(reply.body)))
+            for key, value in reply.headers.items():
+                handler.send_header(key, value)
+            handler.end_headers()
+            handler.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True

@@ -1,0 +1,208 @@
+"""Render a simulated source's published state as TEVIS pages.
+
+``handle`` is pure request -> ``Reply``; the HTTP plumbing lives in ``server.py``.
+Page shapes follow docs/protocols/tevis-netappoint.md, section 1.3 and the checklist in 3.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import date
+from html import escape
+
+from .model import HHMMSS, SimWorld
+from .offices import Department, SimSource
+
+HTML = "text/html; charset=utf-8"
+JSON = "application/json; charset=utf-8"
+DB_ERROR = "Es ist ein Datenbank-Fehler aufgetreten"
+NO_CALENDAR = "Der ausgewählte Kalender existiert nicht oder kann nicht ausgewählt werden."
+WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
+#: fault modes answered by this module (the others are handled by the HTTP layer)
+PAGE_FAULTS = ("garbage", "truncated", "dberror")
+
+
+@dataclass
+class Reply:
+    """One HTTP answer."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = HTML
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def page(title: str, body: str, status: int = 200) -> Reply:
+    text = (
+        '<!DOCTYPE html>\n<html lang="de">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+    return Reply(status=status, body=text.encode("utf-8"))
+
+
+def error_page(message: str, status: int = 200) -> Reply:
+    return page("Fehler", f'<div class="alert alert-danger"><p>{escape(message)}</p></div>', status)
+
+
+def start_page(src: SimSource) -> Reply:
+    links = "\n".join(
+        f'  <li><a class="btn btn-default" href="select2?md={d.md}">{escape(d.title)}</a></li>'
+        for d in src.departments
+    )
+    body = (
+        f"<h1>Online-Terminvereinbarung {escape(src.name)}</h1>\n"
+        "<p>Bitte wählen Sie den Bereich, in dem Sie einen Termin vereinbaren möchten.</p>\n"
+        f'<ul class="list-unstyled">\n{links}\n</ul>\n'
+        '<p><a href="impressum">Impressum</a> · <a href="datenschutz">Datenschutz</a></p>'
+    )
+    return page(f"Terminvereinbarung – {src.name}", body)
+
+
+def garbage_page(src: SimSource) -> Reply:
+    body = (
+        "<h1>Willkommen auf unserem neuen Stadtportal</h1>\n"
+        "<p>Die Terminvereinbarung ist umgezogen. Aktuelle Meldungen:</p>\n"
+        '<ul><li><a href="/news/1">Straßenfest am Wochenende</a></li>'
+        '<li><a href="/news/2">Neue Öffnungszeiten der Bibliothek</a></li></ul>'
+    )
+    return page(f"{src.name} – Stadtportal", body)
+
+
+def _calendar_attrs(src: SimSource, svc) -> str:
+    cals = "|".join(svc.calendars)
+    locs = "|".join(svc.location_codes)
+    return f'{src.calendar_attr}="{cals}" data-tevis-locations="{locs}"'
+
+
+def _form_layout(src: SimSource, dep: Department) -> str:
+    parts = []
+    for svc in dep.services:
+        num = svc.cnc.split("-", 1)[1]
+        parts.append(
+            f'<form class="cnc-form" action="calendar" method="get">\n'
+            f'  <input type="hidden" name="mdt" value="{dep.mdt}">\n'
+            f'  <input type="hidden" name="select_cnc" value="1">\n'
+            f'  <div class="panel-heading"><a href="#info-{num}" data-toggle="collapse">'
+            f"{escape(svc.title)}</a></div>\n"
+            f'  <div id="info-{num}" class="collapse"><p>Bitte bringen Sie Ihre Unterlagen '
+            f"mit.</p></div>\n"
+            f'  <input class="cnc-item form-control" type="checkbox" name="{svc.cnc}" value="0" '
+            f'{_calendar_attrs(src, svc)} data-tevis-cncname="{escape(svc.title)}">\n'
+            f'  <button type="submit" class="btn btn-primary">Weiter</button>\n'
+            f"</form>"
+        )
+    return "\n".join(parts)
+
+
+def _flat_layout(src: SimSource, dep: Department) -> str:
+    rows = []
+    for svc in dep.services:
+        rows.append(
+            f'<div class="row cnc-row">\n  <div class="col-md-8">\n'
+            f'    <a data-html="true" data-toggle="popover" data-content="Hinweise">'
+            f"{escape(svc.title)}</a>\n"
+            f'    <input class="cnc-item" type="checkbox" name="{svc.cnc}" value="0" '
+            f'{_calendar_attrs(src, svc)} data-tevis-cncname="{escape(svc.title)}">\n'
+            f"  </div>\n</div>"
+        )
+    return (
+        '<form id="cnc-select" action="calendar" method="get">\n'
+        f'<input type="hidden" name="mdt" value="{dep.mdt}">\n'
+        '<input type="hidden" name="select_cnc" value="1">\n'
+        + "\n".join(rows)
+        + '\n<button type="submit" class="btn btn-primary">Weiter</button>\n</form>'
+    )
+
+
+def select2_page(src: SimSource, md: str) -> Reply:
+    dep = src.department(md)
+    if dep is None:
+        return error_page("Kein gültiger Mandant gefunden")
+    inner = _form_layout(src, dep) if src.layout == "form" else _flat_layout(src, dep)
+    body = f"<h1>{escape(dep.title)}</h1>\n<p>Bitte wählen Sie Ihr Anliegen.</p>\n{inner}"
+    return page(f"{dep.title} – Anliegen wählen", body)
+
+
+def calendar_page(src: SimSource, query: dict[str, str], today: date) -> Reply:
+    svc = None
+    for key, value in query.items():
+        if key.startswith("cnc-") and value == "1":
+            svc = src.service(key)
+            if svc is not None:
+                break
+    if svc is None:
+        return error_page(NO_CALENDAR)
+    iso = today.isocalendar()
+    mdt = query.get("mdt", "0")
+    script = (
+        "<script>window.tevis = window.tevis || {\n"
+        f"    mdt: {int(mdt) if mdt.isdigit() else 0},\n"
+        f"    calendar: {svc.target},\n"
+        f"    week: {iso.year}{iso.week:02d},\n"
+        '    lang: "de"\n'
+        "};\n"
+        "$(document).ready(function () { tevis.loadWeek(tevis.week); });\n</script>"
+    )
+    body = (
+        f"<h1>Terminauswahl</h1>\n<p>Gewähltes Anliegen: {escape(svc.title)}</p>\n"
+        f'<div id="caldiv"></div>\n{script}'
+    )
+    reply = page("Terminauswahl", body)
+    reply.headers["Set-Cookie"] = f"TEVISSESSID={secrets.token_hex(12)}; Path=/; HttpOnly"
+    return reply
+
+
+def _caldiv_html(days: list[tuple[date, list[int]]]) -> str:
+    head = "".join(f"<th>{WEEKDAYS[d.weekday()]} {d:%d.%m.}</th>" for d, _ in days)
+    cells = []
+    for d, minutes in days:
+        if not minutes:
+            cells.append('<td class="nobook">-</td>')
+            continue
+        link = f'<a class="slot" data-date="{d:%Y%m%d}" data-time="'
+        links = "".join(f'{link}{m}">{HHMMSS[m][:5]}</a>' for m in minutes)
+        cells.append(f"<td>{links}</td>")
+    return f'<table class="caldiv"><tr>{head}</tr><tr>{"".join(cells)}</tr></table>'
+
+
+def caldiv(world: SimWorld, src: SimSource, query: dict[str, str], truncated: bool) -> Reply:
+    cal, week = query.get("cal", ""), query.get("week", "")
+    if cal not in src.locations:
+        return error_page(NO_CALENDAR)
+    try:
+        monday = date.fromisocalendar(int(week[:4]), int(week[4:]), 1)
+    except ValueError:
+        return error_page("Ungültige Woche")
+    days = world.published_week(src.id, cal, monday)
+    payload = {
+        "year": f"{monday.year}",
+        "month": f"{monday.month:02d}",
+        "day": f"{monday.day:02d}",
+        "days": [d.strftime("%Y%m%d") for d, _ in days],
+        "valid": [{str(m): 1 for m in minutes} if minutes else [] for _, minutes in days],
+        "html": _caldiv_html(days),
+    }
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    if truncated:
+        body = body[: max(1, len(body) // 2)]
+    return Reply(body=body, content_type=JSON)
+
+
+def handle(world: SimWorld, src: SimSource, path: str, query: dict[str, str], fault=None) -> Reply:
+    """Answer ``path`` (relative to the source prefix, e.g. ``/caldiv``) for ``src``."""
+    name = path.strip("/")
+    if name == "":
+        if fault == "garbage":
+            return garbage_page(src)
+        if fault == "dberror":
+            return error_page(DB_ERROR)
+        return start_page(src)
+    if name == "select2":
+        return select2_page(src, query.get("md", ""))
+    if name == "calendar":
+        return calendar_page(src, query, world.now().date())
+    if name == "caldiv":
+        return caldiv(world, src, query, truncated=fault == "truncated")
+    return error_page("Die angeforderte Seite wurde nicht gefunden.", status=404)
