@@ -70,6 +70,7 @@ class SimWorld:
         frozen: bool = False,
         horizon_weeks: int = 4,
         flicker: float = 0.0,
+        families: dict[str, int] | None = None,
     ) -> None:
         self.seed = seed
         self.speed = speed
@@ -79,9 +80,11 @@ class SimWorld:
         self.start = (start or local_now()).replace(second=0, microsecond=0)
         rng = random.Random(seed)
         self.sources: dict[str, SimSource] = {}
-        for i in range(1, n_sources + 1):
-            src = make_source(rng, i)
-            self.sources[src.id] = src
+        # ``families`` maps family -> number of sources; default: n_sources tevis sources
+        for family, count in (families or {"tevis": n_sources}).items():
+            for i in range(1, count + 1):
+                src = make_source(rng, i, family)
+                self.sources[src.id] = src
         self.log: list[dict[str, str]] = []
         self._lock = threading.RLock()
         self._real0 = time.monotonic()
@@ -246,31 +249,29 @@ class SimWorld:
     def truth(self, weeks: int | None = None) -> dict[str, dict[str, list[str]]]:
         """Published free slots per source and location at now, sorted strings.
 
-        With ``weeks=N`` only the ISO weeks of now + 7·i days (i < N) are included,
-        which is exactly what a tevis scrape of N weeks covers.
+        With ``weeks=N`` only the days a scrape of N weeks covers in the source's family
+        (tevis: the ISO weeks of now + 7·i days, i < N), keyed by the location ids that
+        family's scraper reports.
         """
+        from .families import family_server
+
         with self._lock:
             now = self.refresh()
             last = self.horizon(now)
-            if weeks is None:
-                days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
-            else:
-                days = []
-                for i in range(weeks):
-                    d = now.date() + timedelta(days=7 * i)
-                    monday = d - timedelta(days=d.weekday())
-                    days.extend(monday + timedelta(days=k) for k in range(7))
+            all_days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
             out: dict[str, dict[str, list[str]]] = {}
             for sid, src in self.sources.items():
+                server = family_server(src.family)
+                days = all_days if weeks is None else server.truth_days(now, weeks)
                 per_loc = {}
-                for lid in src.locations:
+                for lid, loc in src.locations.items():
                     slots = []
-                    for day in sorted(set(days)):
+                    for day in days:
                         prefix = day.isoformat() + " "
                         slots.extend(
                             prefix + HHMMSS[m] for m in self.published_day(src, lid, day, now)
                         )
-                    per_loc[lid] = slots
+                    per_loc[server.location_id(src, loc)] = slots
                 out[sid] = per_loc
             return out
 

@@ -126,7 +126,7 @@ class Department:
 
 @dataclass
 class SimSource:
-    """One simulated tevis tenant."""
+    """One simulated office website; ``family`` says which protocol publishes it."""
 
     index: int
     id: str
@@ -135,6 +135,7 @@ class SimSource:
     calendar_attr: str  # "data-tevis-calendars" or the older "data-tevis-calendar"
     departments: list[Department]
     locations: dict[str, Location]
+    family: str = "tevis"
 
     def service(self, cnc: str) -> Service | None:
         for dep in self.departments:
@@ -181,7 +182,7 @@ def make_hours(rng: random.Random, slot: int) -> dict[int, list[tuple[int, int]]
     }
 
 
-def make_source(rng: random.Random, index: int) -> SimSource:
+def make_source(rng: random.Random, index: int, family: str = "tevis") -> SimSource:
     """Build one source's structure from ``rng`` (consumed in a fixed order)."""
     n_loc = rng.choices((1, 2, 3, 4), weights=(3, 4, 3, 2))[0]
     loc_ids = [str(i) for i in rng.sample(range(10, 400), n_loc)]
@@ -253,10 +254,11 @@ def make_source(rng: random.Random, index: int) -> SimSource:
                 dep.services = [svc]
     return SimSource(
         index=index,
-        id=f"sim-tevis-{index:02d}",
+        id=f"sim-{family}-{index:02d}",
         name=f"Simulierte Stadt {index:02d}",
         layout=layout,
         calendar_attr=calendar_attr,
         departments=departments,
         locations=locations,
+        family=family,
     )

@@ -1,4 +1,4 @@
-"""Real HTTP servers on loopback that publish a ``SimWorld`` in the TEVIS protocol.
+"""Real HTTP servers on loopback that publish a ``SimWorld`` in each family's protocol.
 
 One ``ThreadingHTTPServer`` per host address (127.0.0.1, 127.0.0.2, … all work on Linux
 loopback); sources are spread over the hosts round-robin under the prefix ``/{source_id}``.
@@ -9,7 +9,6 @@ on every host; they are not recorded in ``request_log``.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import socket
 import threading
@@ -19,11 +18,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from ..catalog.catalog import COLUMNS, Source
-from . import tevis_server
+from .families import all_fault_modes, family_server, fault_modes
 from .model import SimWorld, fmt
-from .tevis_server import JSON, Reply
+from .pages import Reply, SimRequest, error_page, json_reply
 
-FAULT_MODES = ("down", "500", "slow", "garbage", "truncated", "dberror")
+FAULT_MODES = all_fault_modes()
 SLOW_SECONDS = 30.0
 
 
@@ -46,9 +45,18 @@ def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, 
     return pairs
 
 
+def _cookies(header: str) -> dict[str, str]:
+    jar = {}
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            jar[name] = value
+    return jar
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "TEVIS-Sim/1.0"
+    server_version = "office-schedule-simulator/1.0"
     timeout = 15  # idle keep-alive connections are dropped after this
 
     def setup(self) -> None:
@@ -57,6 +65,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        self.server.sim._serve(self)  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib name)
         self.server.sim._serve(self)  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002
@@ -82,6 +93,13 @@ class SimServer:
         unknown = set(self.faults) - set(world.sources)
         if unknown:
             raise ValueError(f"faults name unknown source(s): {', '.join(sorted(unknown))}")
+        for sid, mode in self.faults.items():
+            family = world.sources[sid].family
+            if mode not in fault_modes(family):
+                raise ValueError(
+                    f"fault {mode!r} is not simulated for {sid} (family {family}: "
+                    f"{', '.join(fault_modes(family))})"
+                )
         self.slow_seconds = SLOW_SECONDS
         self.request_log: list[tuple[str, str]] = []
         self.assignment = {
@@ -144,17 +162,17 @@ class SimServer:
         return f"http://{host}:{self._ports[host]}/{source_id}"
 
     def sources(self) -> list[Source]:
-        """Catalog entries of the simulated sources (family tevis)."""
+        """Catalog entries of the simulated sources, pointing at this server."""
         out = []
         for sid, src in self.world.sources.items():
-            base = self.base_url(sid)
+            index_url, params = family_server(src.family).catalog_entry(src, self.base_url(sid))
             out.append(
                 Source(
                     id=sid,
                     name=src.name,
-                    family="tevis",
-                    index_url=base,
-                    params={"base_url": base},
+                    family=src.family,
+                    index_url=index_url,
+                    params=params,
                     note="simulated",
                     interval_minutes=15,
                 )
@@ -187,6 +205,11 @@ class SimServer:
         split = urlsplit(raw)
         path = re.sub("/{2,}", "/", split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        form: dict[str, str] = {}
+        if handler.command == "POST":
+            length = int(handler.headers.get("Content-Length") or 0)
+            body = handler.rfile.read(length).decode("utf-8", "replace") if length else ""
+            form = dict(parse_qsl(body, keep_blank_values=True))
         if path.startswith("/__"):
             self._send(handler, self._internal(path, query))
             return
@@ -197,7 +220,7 @@ class SimServer:
         rest = "/" + parts[2] if len(parts) > 2 else "/"
         src = self.world.sources.get(sid)
         if src is None or self.assignment[sid] != host:
-            self._send(handler, tevis_server.error_page("Seite nicht gefunden", status=404))
+            self._send(handler, error_page("Seite nicht gefunden", status=404))
             return
         fault = self.faults.get(sid)
         if fault == "down":
@@ -208,9 +231,18 @@ class SimServer:
         if self.latency > 0:
             self._stop.wait(self.latency)
         if fault == "500":
-            reply = tevis_server.error_page("Interner Serverfehler", status=500)
+            reply = error_page("Interner Serverfehler", status=500)
         else:
-            reply = tevis_server.handle(self.world, src, rest, query, fault)
+            request = SimRequest(
+                method=handler.command,
+                path=rest,
+                query=query,
+                form=form,
+                cookies=_cookies(handler.headers.get("Cookie", "")),
+                headers={k.lower(): v for k, v in handler.headers.items()},
+                raw_query=split.query,
+            )
+            reply = family_server(src.family).handle(self.world, src, request, fault)
         self._send(handler, reply)
 
     def _internal(self, path: str, query: dict[str, str]) -> Reply:
@@ -224,8 +256,8 @@ class SimServer:
         elif name == "__now__":
             data = {"now": fmt(self.world.now())}
         else:
-            return tevis_server.error_page("Seite nicht gefunden", status=404)
-        return Reply(body=json.dumps(data, ensure_ascii=False).encode("utf-8"), content_type=JSON)
+            return error_page("Seite nicht gefunden", status=404)
+        return json_reply(data)
 
     @staticmethod
     def _send(handler: _Handler, reply: Reply) -> None:

@@ -8,42 +8,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from html import escape
 
 from .model import HHMMSS, SimWorld
-from .offices import Department, SimSource
+from .offices import Department, Location, SimSource
+from .pages import JSON, Reply, SimRequest, error_page, page
 
-HTML = "text/html; charset=utf-8"
-JSON = "application/json; charset=utf-8"
+FAMILY = "tevis"
+
 DB_ERROR = "Es ist ein Datenbank-Fehler aufgetreten"
 NO_CALENDAR = "Der ausgewählte Kalender existiert nicht oder kann nicht ausgewählt werden."
 WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 #: fault modes answered by this module (the others are handled by the HTTP layer)
 PAGE_FAULTS = ("garbage", "truncated", "dberror")
-
-
-@dataclass
-class Reply:
-    """One HTTP answer."""
-
-    status: int = 200
-    body: bytes = b""
-    content_type: str = HTML
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def page(title: str, body: str, status: int = 200) -> Reply:
-    text = (
-        '<!DOCTYPE html>\n<html lang="de">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(title)}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
-    return Reply(status=status, body=text.encode("utf-8"))
-
-
-def error_page(message: str, status: int = 200) -> Reply:
-    return page("Fehler", f'<div class="alert alert-danger"><p>{escape(message)}</p></div>', status)
 
 
 def start_page(src: SimSource) -> Reply:
@@ -190,9 +168,30 @@ def caldiv(world: SimWorld, src: SimSource, query: dict[str, str], truncated: bo
     return Reply(body=body, content_type=JSON)
 
 
-def handle(world: SimWorld, src: SimSource, path: str, query: dict[str, str], fault=None) -> Reply:
-    """Answer ``path`` (relative to the source prefix, e.g. ``/caldiv``) for ``src``."""
-    name = path.strip("/")
+def location_id(src: SimSource, loc: Location) -> str:
+    """The location id a tevis scraper reports: the calendar id."""
+    return loc.id
+
+
+def truth_days(now: datetime, weeks: int) -> list[date]:
+    """Days a tevis scrape of ``weeks`` covers: the ISO weeks of now + 7·i days."""
+    days = []
+    for i in range(weeks):
+        d = now.date() + timedelta(days=7 * i)
+        monday = d - timedelta(days=d.weekday())
+        days.extend(monday + timedelta(days=k) for k in range(7))
+    return sorted(set(days))
+
+
+def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
+    """(index_url, params) of the catalog row pointing at this simulated tenant."""
+    return base_url, {"base_url": base_url}
+
+
+def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> Reply:
+    """Answer a request (path relative to the source prefix, e.g. ``/caldiv``) for ``src``."""
+    query = request.query
+    name = request.path.strip("/")
     if name == "":
         if fault == "garbage":
             return garbage_page(src)

@@ -1,0 +1,37 @@
+"""Fake servers per booking-system family, all publishing the same simulated offices.
+
+A family server module defines ``FAMILY``, ``PAGE_FAULTS`` (fault modes it renders itself),
+``handle(world, src, request, fault) -> Reply``, ``location_id(src, loc) -> str`` (the id
+the family's scraper reports), ``truth_days(now, weeks) -> list[date]`` (the days a scrape
+of ``weeks`` covers) and ``catalog_entry(src, base_url) -> (index_url, params)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+FAMILY_SERVERS: dict[str, str] = {
+    "tevis": "office_schedule.simulate.tevis_server",
+}
+#: faults the HTTP layer produces for every family
+GENERIC_FAULTS = ("down", "500", "slow")
+
+
+def family_server(family: str) -> ModuleType:
+    try:
+        return importlib.import_module(FAMILY_SERVERS[family])
+    except KeyError:
+        known = ", ".join(sorted(FAMILY_SERVERS))
+        raise ValueError(f"no simulated server for family {family!r} (have: {known})") from None
+
+
+def fault_modes(family: str) -> tuple[str, ...]:
+    return GENERIC_FAULTS + tuple(family_server(family).PAGE_FAULTS)
+
+
+def all_fault_modes() -> tuple[str, ...]:
+    modes = list(GENERIC_FAULTS)
+    for family in FAMILY_SERVERS:
+        modes.extend(m for m in fault_modes(family) if m not in modes)
+    return tuple(modes)
