@@ -30,7 +30,7 @@ def start_simulator(args, catalog: Path) -> subprocess.Popen:
     cmd = [
         sys.executable, "-m", "office_schedule", "simulate", "serve",
         "--port", "0", "--catalog-out", str(catalog), "--seed", str(args.seed),
-        "--sources", str(args.sources), "--hosts", str(args.hosts),
+        "--sources", str(args.sources), "--family", "tevis", "--hosts", str(args.hosts),
         "--latency", str(args.latency), "--frozen",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -420,7 +420,13 @@ def simulate() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per second.")
 @click.option("--frozen", is_flag=True, help="Nothing changes while serving.")
-@click.option("--sources", "n_sources", default=3, show_default=True)
+@click.option("--sources", "n_sources", default=2, show_default=True, help="Sources per family.")
+@click.option(
+    "--family",
+    "sim_families",
+    multiple=True,
+    help="Simulate only these families (repeatable; default: every simulated family).",
+)
 @click.option("--hosts", default=1, show_default=True, help="Loopback addresses 127.0.0.1..N.")
 @click.option("--latency", default=0.0, show_default=True, help="Seconds before each answer.")
 @click.option("--flicker", default=0.0, show_default=True, help="Share of slots hidden per tick.")
@@ -430,11 +436,19 @@ def simulate() -> None:
     help="SOURCE=MODE, MODE one of down, 500, slow, garbage, truncated, dberror.",
 )
 def simulate_serve(
-    port, catalog_out, seed, speed, frozen, n_sources, hosts, latency, flicker, fault
+    port, catalog_out, seed, speed, frozen, n_sources, sim_families, hosts, latency, flicker, fault
 ):
     """Serve simulated offices until Ctrl-C; GET /__truth__ returns the published slots."""
     from .simulate import parse_faults, serve
+    from .simulate.families import FAMILY_SERVERS
 
+    chosen = list(sim_families) or list(FAMILY_SERVERS)
+    unknown = [f for f in chosen if f not in FAMILY_SERVERS]
+    if unknown:
+        raise click.BadParameter(
+            f"no simulator for {', '.join(unknown)} (have: {', '.join(FAMILY_SERVERS)})",
+            param_hint="--family",
+        )
     if not 1 <= hosts <= 250:
         raise click.BadParameter("must be between 1 and 250", param_hint="--hosts")
     try:
@@ -450,6 +464,7 @@ def simulate_serve(
             latency=latency,
             flicker=flicker,
             faults=faults,
+            families={family: n_sources for family in chosen},
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -1,6 +1,7 @@
 """Simulated offices and fake booking-system servers with known ground truth.
 
-``SimWorld`` models the offices (no HTTP), ``SimServer`` publishes it as TEVIS on loopback,
+``SimWorld`` models the offices (no HTTP), ``SimServer`` publishes each source in its
+family's protocol on loopback,
 ``serve`` runs both until Ctrl-C/SIGTERM (used by ``office-schedule simulate serve``).
 """
 
@@ -32,13 +33,20 @@ def serve(
     *,
     start: datetime | None = None,
     flicker: float = 0.0,
+    families: Mapping[str, int] | None = None,
     stop: threading.Event | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> None:
     """Serve a simulated world until Ctrl-C or SIGTERM (or ``stop`` is set)."""
     say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
     world = SimWorld(
-        seed=seed, n_sources=n_sources, start=start, speed=speed, frozen=frozen, flicker=flicker
+        seed=seed,
+        n_sources=n_sources,
+        start=start,
+        speed=speed,
+        frozen=frozen,
+        flicker=flicker,
+        families=dict(families) if families else None,
     )
     stop = stop or threading.Event()
     previous = None
@@ -49,7 +57,8 @@ def serve(
             if catalog_out:
                 say(f"catalog written to {srv.write_catalog(catalog_out)}")
             n_loc = sum(len(s.locations) for s in world.sources.values())
-            say(f"simulating {len(world.sources)} tevis sources, {n_loc} locations (seed {seed})")
+            kinds = ", ".join(sorted({s.family for s in world.sources.values()}))
+            say(f"simulating {len(world.sources)} sources ({kinds}), {n_loc} locations")
             for url in srv.urls:
                 say(f"  serving {url}  (ground truth: {url}/__truth__)")
             try:
