@@ -8,14 +8,19 @@ from office_schedule.errors import CatalogError
 HEADER = "id,name,family,index_url,params,verify_certificate,needs_include,enabled,note\n"
 
 
-def test_builtin_catalog_has_every_tevis_source():
+def test_builtin_catalog_has_every_known_source():
     catalog = load_catalog()
-    tevis = [s for s in catalog.values() if s.family == "tevis"]
-    assert len(tevis) >= 80
+    families = {s.family for s in catalog.values()}
+    assert {"tevis", "netappoint", "etermin", "tempus", "leipzig", "termed"} <= families
+    assert len(catalog) >= 240 and len(select_sources(catalog)) >= 200
     assert catalog["frankfurt"].base_url == "https://tevis.ekom21.de/fra"
     assert catalog["salzlandkreis"].verify_tls is False
+    assert catalog["bonn"].verify_tls is False
     assert catalog["westerwaldkreis"].enabled is False
-    assert all(s.interval_minutes == 15 for s in catalog.values())
+    assert "suggest" in catalog["westerwaldkreis"].note  # the reason it is disabled
+    assert catalog["termed"].needs_include and catalog["berlin"].enabled is False
+    assert catalog["impfthueringen"].interval_minutes == 1
+    assert catalog["frankfurt"].interval_minutes == 15
 
 
 def test_selection_by_wildcards_family_and_flags(tmp_path):
@@ -31,12 +36,13 @@ def test_selection_by_wildcards_family_and_flags(tmp_path):
     ids = lambda **kw: [s.id for s in select_sources(catalog, **kw)]  # noqa: E731
     assert "secret" not in ids()
     assert ids(include=["secret"]) == ["secret"]
-    assert ids(include=["Stadt Frankf*"]) == ["frankfurt"]
-    assert ids(include=["frank*,wismar"]) == ["frankenthal", "frankfurt", "wismar"]
+    assert ids(include=["Stadt Frankfurt (*"]) == ["frankfurt"]
+    assert ids(include=["frank*,wismar"]) == ["frankenthal", "frankfurt", "frankfurtba", "wismar"]
     assert "frankfurt" not in ids(exclude=["fra*"])
     assert "westerwaldkreis" not in ids()
     assert ids(include=["westerwaldkreis"]) == ["westerwaldkreis"]
-    assert ids(families=["netappoint"]) == []
+    assert ids(families=["leipzig"]) == ["leipzig"]
+    assert "termed" not in ids() and "termed" in ids(families=["termed"])
 
 
 @pytest.mark.parametrize(

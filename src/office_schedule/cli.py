@@ -126,14 +126,24 @@ def _short_url(url: str) -> tuple[str, str]:
     return short, url
 
 
+STANDARD_FAMILIES = ("tevis", "netappoint", "etermin", "tempus")
+
+
 def _markdown_table(sources: list[Source]) -> str:
-    lines = ["| name | scraper | url |", "|------|---------|-----|"]
+    """The table of the reference README: name, scraper, url; padded pipe table by name."""
+    rows = []
     for s in sorted(sources, key=lambda s: s.name):
         short, full = _short_url(s.index_url)
-        lines.append(f"| {s.name} | {s.family} | [{short}]({full}) |")
-    lines.append("")
-    lines.append(f"{len(sources)} sources")
-    return "\n".join(lines)
+        family = s.family if s.family in STANDARD_FAMILIES else "custom"
+        rows.append((s.name, family, f"[{short}]({full})"))
+    header = ("name", "scraper", "url")
+    widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(3)]
+
+    def line(cells) -> str:
+        return "|" + "|".join(f" {c.ljust(w)} " for c, w in zip(cells, widths, strict=True)) + "|"
+
+    rule = "|" + "|".join(":" + "-" * (w + 1) for w in widths) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
 @main.command("list")

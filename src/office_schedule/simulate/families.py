@@ -4,6 +4,9 @@ A family server module defines ``FAMILY``, ``PAGE_FAULTS`` (fault modes it rende
 ``handle(world, src, request, fault) -> Reply``, ``location_id(src, loc) -> str`` (the id
 the family's scraper reports), ``truth_days(now, weeks) -> list[date]`` (the days a scrape
 of ``weeks`` covers) and ``catalog_entry(src, base_url) -> (index_url, params)``.
+A family that publishes only part of the free slots (one per day, say) may also define
+``truth_slots(world, src, loc, now, weeks) -> ["YYYY-MM-DD HH:MM:SS", ...]``, which
+``SimWorld.truth`` then uses instead of the day-based default.
 """
 
 from __future__ import annotations

@@ -264,7 +264,11 @@ class SimWorld:
                 server = family_server(src.family)
                 days = all_days if weeks is None else server.truth_days(now, weeks)
                 per_loc = {}
+                custom = getattr(server, "truth_slots", None)
                 for lid, loc in src.locations.items():
+                    if custom is not None:  # families that publish only part of the free slots
+                        per_loc[server.location_id(src, loc)] = custom(self, src, loc, now, weeks)
+                        continue
                     slots = []
                     for day in days:
                         prefix = day.isoformat() + " "
