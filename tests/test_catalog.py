@@ -66,3 +66,17 @@ def test_bad_catalog_rows_name_file_and_line(tmp_path, row, message):
 def test_missing_catalog_file(tmp_path):
     with pytest.raises(CatalogError, match="cannot read catalog file"):
         load_catalog([tmp_path / "nope.csv"])
+
+
+def test_family_politeness_applies_to_the_hosts_of_that_family():
+    from office_schedule.families import host_politeness
+    from office_schedule.fetch import Politeness
+
+    catalog = load_catalog()
+    base = Politeness(per_host_concurrency=2, min_gap=0.25, attempts=3)
+    overrides = host_politeness(catalog.values(), base)
+    berlin = overrides["service.berlin.de"]
+    assert berlin.per_host_concurrency == 1 and berlin.min_gap >= 3 and berlin.attempts == 1
+    assert "tevis.ekom21.de" not in overrides  # the defaults already fit
+    strict = Politeness(per_host_concurrency=1, min_gap=10, attempts=1)
+    assert host_politeness(catalog.values(), strict)["service.berlin.de"].min_gap == 10

@@ -21,7 +21,7 @@ from rich.table import Table
 from . import __version__
 from .catalog import Source, load_catalog, select_sources
 from .errors import OfficeScheduleError
-from .families import get_family
+from .families import get_family, host_politeness
 from .fetch import Fetcher, Politeness
 from .model import SLOT_FORMAT
 from .store import SQLiteStore, open_store
@@ -212,10 +212,12 @@ def politeness_options(f: Callable) -> Callable:
     return f
 
 
-def _fetcher(per_host: int, gap: float, timeout: float) -> Fetcher:
+def _fetcher(sources: list[Source], per_host: int, gap: float, timeout: float) -> Fetcher:
+    """The shared client: the given defaults, stricter where a family asks for it."""
     if per_host < 1:
         raise click.BadParameter("must be at least 1", param_hint="--per-host")
-    return Fetcher(Politeness(per_host_concurrency=per_host, min_gap=gap, timeout=timeout))
+    base = Politeness(per_host_concurrency=per_host, min_gap=gap, timeout=timeout)
+    return Fetcher(base, host_overrides=host_politeness(sources, base))
 
 
 def _summary_table(results: list[SweepResult]) -> Table:
@@ -254,7 +256,7 @@ def snapshot(catalogs, include, exclude, families, db, weeks, per_host, gap, tim
     sources = _select(catalogs, include, exclude, families)
     with open_store(db) as store:
         store.acquire_lock()
-        fetcher = _fetcher(per_host, gap, timeout)
+        fetcher = _fetcher(sources, per_host, gap, timeout)
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -290,7 +292,7 @@ def run(catalogs, include, exclude, families, db, weeks, per_host, gap, timeout)
     sources = _select(catalogs, include, exclude, families)
     with open_store(db) as store:
         store.acquire_lock()
-        fetcher = _fetcher(per_host, gap, timeout)
+        fetcher = _fetcher(sources, per_host, gap, timeout)
 
         def report(r: SweepResult) -> None:
             line = f"{r.source_id}: {r.status} {r.locations} locations {r.slots} slots"

@@ -9,12 +9,15 @@ A family module defines:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogError
+from ..fetch.settings import Politeness
 
 if TYPE_CHECKING:
     from ..catalog import Source
@@ -27,6 +30,8 @@ class FamilySpec:
     module: str
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
+    #: politeness fields this family's hosts need beyond the defaults (stricter only)
+    politeness: Mapping[str, Any] = field(default_factory=dict)
 
 
 #: family name -> spec; a family module is imported only when used
@@ -48,11 +53,19 @@ FAMILIES: dict[str, FamilySpec] = {
     "termed": FamilySpec(
         "office_schedule.families.termed", (), ("doc_ids", "max_doc_id", "api_url", "base_url")
     ),
-    "berlin": FamilySpec("office_schedule.families.berlin", (), ("base_url", "request_delay")),
+    # Berlin throttles hard ("Zu viele Zugriffe", captchas): one request at a time, long gaps,
+    # and no retry of a refusal (a 429 means: come back in an hour).
+    "berlin": FamilySpec(
+        "office_schedule.families.berlin",
+        (),
+        ("base_url", "request_delay"),
+        {"per_host_concurrency": 1, "min_gap": 3.0, "attempts": 1},
+    ),
     "impftermin": FamilySpec(
         "office_schedule.families.impftermin",
         (),
         ("base_url", "request_delay", "leistungsmerkmale"),
+        {"per_host_concurrency": 1, "min_gap": 0.7, "attempts": 1},
     ),
 }
 
@@ -77,3 +90,27 @@ def validate_source(source: Source) -> None:
         raise CatalogError(
             f"source {source.id!r} (family {source.family}) lacks parameter(s) {', '.join(missing)}"
         )
+
+
+def host_politeness(sources: Iterable[Source], base: Politeness) -> dict[str, Politeness]:
+    """Per-host politeness for the hosts whose families ask for more than ``base``.
+
+    Where families with different needs share a host, the strictest value of each
+    field wins: fewest lanes, longest gap, fewest attempts.
+    """
+    out: dict[str, Politeness] = {}
+    for source in sources:
+        wanted = family_spec(source.family).politeness
+        if not wanted:
+            continue
+        current = out.get(source.host, base)
+        out[source.host] = dataclasses.replace(
+            current,
+            per_host_concurrency=min(
+                current.per_host_concurrency,
+                wanted.get("per_host_concurrency", current.per_host_concurrency),
+            ),
+            min_gap=max(current.min_gap, wanted.get("min_gap", current.min_gap)),
+            attempts=min(current.attempts, wanted.get("attempts", current.attempts)),
+        )
+    return out
