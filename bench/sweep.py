@@ -1,51 +1,72 @@
-"""Benchmark: one sweep over many simulated tevis sources on a few hosts with server latency.
+"""Benchmark: one sweep over simulated sources with injected server latency.
+
+Two shapes:
+
+* default: ``--sources`` tevis sources spread round-robin over ``--hosts`` loopback hosts;
+* ``--full``: the whole enabled catalog mirrored, every family that has a simulator, each
+  simulated source on the loopback host standing for its real host, so hosts are shared
+  exactly as in the real catalog (74 tempus offices on one host, 44 etermin, ...).
 
 The simulator runs in a child process so the peak memory printed is the sweep's alone.
-The politeness lower bound is, for each host, its requests x (latency + gap) / per-host
-concurrency; the sweep cannot be faster than the largest host value. Last line:
-``ratio_to_bound=X.XX`` (target <= 1.25).
+The politeness lower bound is, for each host, its requests x (latency + gap) / lanes; the
+sweep cannot be faster than the largest host value. Last line ``ratio_to_bound=X.XX``.
 
-    python bench/sweep.py [--sources 40] [--hosts 4] [--latency 0.05] [--gap 0.1] [--per-host 2]
+    python bench/sweep.py                    # 40 tevis sources, 4 hosts (target <= 1.25)
+    python bench/sweep.py --full             # every family, >= 200 sources (target <= 1.10)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import resource
-import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from office_schedule.catalog import load_catalog, select_sources
+from office_schedule.families import host_politeness
 from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.store import SQLiteStore
 from office_schedule.sweep import run_sweep
 
 
-def start_simulator(args, catalog: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable, "-m", "office_schedule", "simulate", "serve",
-        "--port", "0", "--catalog-out", str(catalog), "--seed", str(args.seed),
-        "--sources", str(args.sources), "--family", "tevis", "--hosts", str(args.hosts),
-        "--latency", str(args.latency), "--frozen",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not catalog.exists() or not catalog.read_text().strip():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"simulator did not start: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.1)
-    time.sleep(0.2)
-    return proc
+def plan(args) -> tuple[dict[str, int], dict[str, str], list[str]]:
+    """Families to simulate, source -> host, and the host list."""
+    if not args.full:
+        hosts = [f"127.0.0.{i}" for i in range(1, args.hosts + 1)]
+        ids = [f"sim-tevis-{i:02d}" for i in range(1, args.sources + 1)]
+        return {"tevis": args.sources}, {s: hosts[i % len(hosts)] for i, s in enumerate(ids)}, hosts
+    from office_schedule.simulate.families import FAMILY_SERVERS
+
+    real = [s for s in select_sources(load_catalog()) if s.family in FAMILY_SERVERS]
+    real_hosts = sorted({s.host for s in real})
+    if len(real_hosts) > 250:
+        raise SystemExit("more real hosts than loopback addresses used here")
+    host_of = {h: f"127.0.0.{i}" for i, h in enumerate(real_hosts, start=1)}
+    counts: Counter[str] = Counter()
+    assignment = {}
+    for s in real:
+        counts[s.family] += 1
+        assignment[f"sim-{s.family}-{counts[s.family]:02d}"] = host_of[s.host]
+    return dict(counts), assignment, list(host_of.values())
+
+
+def serve(families, assignment, hosts, latency, seed, catalog: str, stop) -> None:
+    from office_schedule.simulate import SimServer, SimWorld
+
+    world = SimWorld(seed=seed, families=families, frozen=True)
+    with SimServer(world, hosts=hosts, latency=latency, assignment=assignment) as srv:
+        srv.write_catalog(catalog)
+        stop.wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="mirror the whole catalog")
     parser.add_argument("--sources", type=int, default=40)
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.05)
@@ -54,42 +75,59 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    families, assignment, hosts = plan(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         catalog_path = Path(tmp) / "sim.csv"
-        proc = start_simulator(args, catalog_path)
+        ctx = mp.get_context("fork")
+        stop = ctx.Event()
+        child = ctx.Process(
+            target=serve,
+            args=(families, assignment, hosts, args.latency, args.seed, str(catalog_path), stop),
+        )
+        child.start()
+        deadline = time.monotonic() + 120
+        while not catalog_path.exists() or not catalog_path.read_text().strip():
+            if not child.is_alive() or time.monotonic() > deadline:
+                raise SystemExit("simulator did not start")
+            time.sleep(0.1)
         try:
             sources = select_sources(load_catalog([catalog_path]), include=["sim-*"])
-            politeness = Politeness(
-                per_host_concurrency=args.per_host, min_gap=args.gap, attempts=2
-            )
+            base = Politeness(per_host_concurrency=args.per_host, min_gap=args.gap, attempts=2)
+            overrides = host_politeness(sources, base)
             with SQLiteStore(Path(tmp) / "bench.db") as store:
 
                 async def sweep():
-                    async with Fetcher(politeness) as fetcher:
+                    async with Fetcher(base, host_overrides=overrides) as fetcher:
                         started = time.perf_counter()
                         results = await run_sweep(sources, store, fetcher, weeks=args.weeks)
-                        return time.perf_counter() - started, results, fetcher.requests_per_host()
+                        elapsed = time.perf_counter() - started
+                        return elapsed, results, fetcher.requests_per_host(), fetcher
 
-                wall, results, per_host = asyncio.run(sweep())
+                wall, results, per_host, fetcher = asyncio.run(sweep())
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop.set()
+            child.join(timeout=10)
 
     errors = [r for r in results if r.status == "error"]
-    hosts = {urlsplit(s.base_url).netloc for s in sources}
-    per_host_requests: dict[str, int] = {}
-    for s, r in ((s, r) for r in results for s in sources if s.id == r.source_id):
-        per_host_requests[s.host] = per_host_requests.get(s.host, 0) + r.requests
-    bound = max(n * (args.latency + args.gap) / args.per_host for n in per_host_requests.values())
+    bounds = {}
+    for host, n in per_host.items():
+        p = fetcher.politeness_for(host)
+        bounds[host] = n * (args.latency + p.min_gap) / p.per_host_concurrency
+    bound = max(bounds.values())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"sources={len(sources)} hosts={len(hosts)} errors={len(errors)}")
-    for r in errors[:5]:
-        print(f"  error {r.source_id}: {r.error}")
-    print(f"requests_total={sum(per_host_requests.values())}")
-    for host, n in sorted(per_host_requests.items()):
-        print(f"requests_host[{host}]={n} (fetcher counted {per_host.get(host, 0)})")
-    print(f"latency={args.latency}s gap={args.gap}s per_host={args.per_host}")
+    print(f"families={dict(sorted(families.items()))}")
+    print(f"sources={len(sources)} hosts={len(per_host)} errors={len(errors)}")
+    for r in errors[:10]:
+        print(f"  error {r.source_id}: {r.error}", file=sys.stderr)
+    print(f"requests_total={sum(per_host.values())}")
+    for host, n in sorted(per_host.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"requests_host[{host}]={n} bound={bounds[host]:.2f}s")
+    print(f"latency={args.latency}s gap={args.gap}s per_host={args.per_host} weeks={args.weeks}")
+    busiest = max(per_host.values())
+    default = Politeness()
+    real = busiest * (0.3 + default.min_gap) / default.per_host_concurrency
+    print(f"busiest_host_at_default_politeness_and_300ms_seconds={real:.0f} (cycle: 900 s)")
     print(f"wall_seconds={wall:.2f}")
     print(f"bound_seconds={bound:.2f}")
     print(f"peak_memory_mb={peak_mb:.0f}")

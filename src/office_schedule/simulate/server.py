@@ -84,6 +84,7 @@ class SimServer:
         port: int = 0,
         latency: float = 0.0,
         faults: Mapping[str, str] | Iterable[str] | None = None,
+        assignment: Mapping[str, str] | None = None,
     ) -> None:
         self.world = world
         self.hosts = tuple(hosts) or ("127.0.0.1",)
@@ -102,9 +103,14 @@ class SimServer:
                 )
         self.slow_seconds = SLOW_SECONDS
         self.request_log: list[tuple[str, str]] = []
+        # source -> host: round-robin unless given (e.g. to mirror the real catalog's hosts)
         self.assignment = {
             sid: self.hosts[i % len(self.hosts)] for i, sid in enumerate(world.sources)
         }
+        for sid, host in (assignment or {}).items():
+            if sid not in world.sources or host not in self.hosts:
+                raise ValueError(f"assignment {sid} -> {host}: unknown source or host")
+            self.assignment[sid] = host
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._servers: list[ThreadingHTTPServer] = []
