@@ -16,6 +16,7 @@ from types import ModuleType
 
 FAMILY_SERVERS: dict[str, str] = {
     "tevis": "office_schedule.simulate.tevis_server",
+    "netappoint": "office_schedule.simulate.netappoint_server",
 }
 #: faults the HTTP layer produces for every family
 GENERIC_FAULTS = ("down", "500", "slow")

@@ -40,8 +40,9 @@ def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, 
                 raise ValueError(f"fault {item!r} is not SOURCE_ID=MODE")
             pairs[sid.strip()] = mode.strip()
     for sid, mode in pairs.items():
-        if mode not in FAULT_MODES:
-            raise ValueError(f"unknown fault mode {mode!r} for {sid} ({', '.join(FAULT_MODES)})")
+        if mode not in all_fault_modes():
+            known = ", ".join(all_fault_modes())
+            raise ValueError(f"unknown fault mode {mode!r} for {sid} ({known})")
     return pairs
 
 
