@@ -6,7 +6,8 @@ the family's scraper reports), ``truth_days(now, weeks) -> list[date]`` (the day
 of ``weeks`` covers) and ``catalog_entry(src, base_url) -> (index_url, params)``.
 A family that publishes only part of the free slots (one per day, say) may also define
 ``truth_slots(world, src, loc, now, weeks) -> ["YYYY-MM-DD HH:MM:SS", ...]``, which
-``SimWorld.truth`` then uses instead of the day-based default.
+``SimWorld.truth`` then uses instead of the day-based default, and ``TRUTH_SKIPS_EMPTY =
+True`` when its scraper only reports locations that have a free slot.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import ModuleType
 FAMILY_SERVERS: dict[str, str] = {
     "tevis": "office_schedule.simulate.tevis_server",
     "netappoint": "office_schedule.simulate.netappoint_server",
+    "etermin": "office_schedule.simulate.etermin_server",
 }
 #: faults the HTTP layer produces for every family
 GENERIC_FAULTS = ("down", "500", "slow")

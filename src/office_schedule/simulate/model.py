@@ -276,6 +276,9 @@ class SimWorld:
                             prefix + HHMMSS[m] for m in self.published_day(src, lid, day, now)
                         )
                     per_loc[server.location_id(src, loc)] = slots
+                if getattr(server, "TRUTH_SKIPS_EMPTY", False):
+                    # families whose scrapers only see calendars that have a free slot
+                    per_loc = {k: v for k, v in per_loc.items() if v}
                 out[sid] = per_loc
             return out
 
