@@ -155,8 +155,7 @@ def test_truth_days_replay_the_month_walk(today, weeks):
         ("garbage", r"not JSON.*page title: 'Wartungsarbeiten'", "/api/timeslots?"),
     ],
 )
-def test_page_faults(fault, message, endpoint, monkeypatch):
-    # server.FAULT_MODES is computed at import, possibly before the registration above
+def test_page_faults(fault, message, endpoint):
     w = world(4)
     sid = next(iter(w.sources))
     with SimServer(w, hosts=HOSTS, faults={sid: fault}) as srv:

@@ -131,7 +131,7 @@ def test_page_shapes_and_session_rules():
     ("mode", "match"),
     [("expired", "netappoint session expired"), ("garbage", "no form\\[name=frm_casetype\\]")],
 )
-def test_page_faults(mode, match, monkeypatch):
+def test_page_faults(mode, match):
     w = world(4)
     sid = next(iter(w.sources))
     with SimServer(w, hosts=HOSTS, faults={sid: mode}) as srv:
