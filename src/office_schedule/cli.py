@@ -412,6 +412,87 @@ def reparse_source(store: SQLiteStore, source: Source) -> dict[str, int]:
     return store.reparse(source.id, get_family(source.family).parse)
 
 
+# -- exchange ------------------------------------------------------------------------------
+
+
+def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) -> dict:
+    """Stored sources matching the filters: {id: family}, plus catalog metadata fields."""
+    import fnmatch
+
+    from .exchange.metadata import scraper_name
+
+    catalog = load_catalog(catalogs)
+    known: dict[str, tuple[str, str | None]] = {}
+    for sid, name, scraper in store.conn.execute("SELECT id, name, scraper FROM sources"):
+        known[sid] = (name or sid, scraper)
+    for sid in store.source_ids():
+        known.setdefault(sid, (sid, None))
+    chosen, fields = {}, {}
+    split = lambda ps: [p.strip() for x in ps for p in x.split(",") if p.strip()]  # noqa: E731
+    inc, exc, fam = split(include), split(exclude), split(families)
+    for sid, (name, scraper) in sorted(known.items()):
+        source = catalog.get(sid)
+        family = source.family if source else scraper
+        names = (sid, source.name if source else name)
+        if inc and not any(fnmatch.fnmatchcase(n, p) for n in names for p in inc):
+            continue
+        if exc and any(fnmatch.fnmatchcase(n, p) for n in names for p in exc):
+            continue
+        if fam and not any(fnmatch.fnmatchcase(family or "", p) for p in fam):
+            continue
+        chosen[sid] = family
+        if source:
+            fields[sid] = (source.name, scraper_name(source.family), source.index_url)
+    return {"sources": chosen, "fields": fields}
+
+
+@main.command("export")
+@catalog_options
+@db_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+@click.option("--incomplete", is_flag=True, help="Also write the current, unfinished week.")
+def export_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to, incomplete):
+    """Write weekly office-schedule-data files (OUT/raw/YEAR/YEAR-WW.tar.gz, metadata.json)."""
+    from .exchange import export_weeks
+
+    with open_store(db, create=False) as store:
+        chosen = _stored_sources(store, catalogs, include, exclude, families)
+        if not chosen["sources"]:
+            raise click.UsageError("no stored source matches the selection")
+        result = export_weeks(
+            store,
+            out_dir,
+            chosen["sources"],
+            date_from.date() if date_from else None,
+            date_to.date() if date_to else None,
+            incomplete=incomplete,
+            catalog_fields=chosen["fields"],
+        )
+    for week in result.weeks_written:
+        click.echo(f"wrote {out_dir}/raw/{week[:4]}/{week}.tar.gz")
+    for week in result.weeks_skipped:
+        click.echo(f"kept existing {week} (finished weeks are never rewritten)")
+    click.echo(f"{len(result.weeks_written)} weeks, {result.files} files, {result.rows} rows")
+
+
+@main.command("import")
+@db_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def import_cmd(db, paths):
+    """Import published week files (.tar.gz or a folder of CSVs) and metadata.json."""
+    from .exchange import import_paths
+
+    with open_store(db) as store:
+        store.acquire_lock()
+        for result in import_paths(store, list(paths)):
+            click.echo(
+                f"{result.path}: {result.snapshots} snapshots of {result.sources} sources "
+                f"imported, {result.skipped} already present"
+            )
+
+
 # -- simulate ------------------------------------------------------------------------------
 
 

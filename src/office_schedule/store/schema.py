@@ -48,6 +48,26 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX slot_sets_snapshot ON slot_sets (snapshot_id);
     """,
+    # 2: source metadata (name, scraper, url) as published in metadata.json, snapshot origin
+    # (scraped here or imported from a published week), locations known only from metadata
+    """
+    CREATE TABLE sources (
+        id       TEXT PRIMARY KEY,
+        name     TEXT,
+        scraper  TEXT,
+        url      TEXT
+    ) WITHOUT ROWID;
+    ALTER TABLE snapshots ADD COLUMN origin TEXT NOT NULL DEFAULT 'scrape';
+    CREATE UNIQUE INDEX snapshots_imported ON snapshots (source_id, taken_at)
+        WHERE origin = 'import';
+    CREATE TABLE location_meta (
+        source_id    TEXT NOT NULL,
+        location_id  TEXT NOT NULL,
+        name         TEXT,
+        services     TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (source_id, location_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

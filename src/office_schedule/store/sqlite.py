@@ -19,20 +19,39 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import ParseError, StoreError
 from ..model import Location, ParsedSnapshot
 from .codec import (
     compress_payload,
     decode_slots,
     decompress_payload,
-    encode_slots,
+    encode_minutes,
+    minutes_digest,
     payload_hash,
+    slot_minutes,
 )
 from .schema import migrate, transaction
 
 DEFAULT_DB = "office-schedule.db"
 ENV_VAR = "OFFICE_SCHEDULE_DB"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+#: per location, the latest slot set at or before a moment (taken_ts, then id, break ties)
+STATE_SQL = """
+SELECT location_id, present, slots, name, services FROM (
+    SELECT s.location_id, s.present, s.slots, l.name, l.services,
+           row_number() OVER (
+               PARTITION BY s.location_id ORDER BY n.taken_ts DESC, n.id DESC
+           ) AS rank
+    FROM slot_sets s
+    JOIN snapshots n ON n.id = s.snapshot_id
+    LEFT JOIN locations l ON l.source_id = s.source_id AND l.location_id = s.location_id
+    WHERE s.source_id = ? AND (n.taken_ts < ? OR (n.taken_ts = ? AND n.id <= ?))
+) WHERE rank = 1
+"""
 
 
 def resolve_db_path(db: str | os.PathLike | None) -> Path:
@@ -198,33 +217,59 @@ class SQLiteStore:
     def _store_locations(
         self, source_id: str, snap_id: int, taken: str, parsed: ParsedSnapshot
     ) -> None:
-        known = {
-            row[0]: (row[1], row[2])
-            for row in self.conn.execute(
-                "SELECT location_id, present, slots_hash FROM locations WHERE source_id = ?",
-                (source_id,),
-            )
-        }
-        for loc_id, loc in parsed.locations.items():
-            blob = encode_slots(loc.slots)
-            digest = payload_hash(blob.hex())
-            present, old_digest = known.get(loc_id, (0, None))
-            if not present or old_digest != digest:
+        state = {loc_id: slot_minutes(loc.slots) for loc_id, loc in parsed.locations.items()}
+        meta = {loc_id: (loc.name, loc.services) for loc_id, loc in parsed.locations.items()}
+        self.apply_state(source_id, snap_id, taken, state, meta)
+
+    def apply_state(
+        self,
+        source_id: str,
+        snap_id: int,
+        taken: str,
+        state: dict[str, np.ndarray],
+        meta: dict[str, tuple[str | None, tuple[str, ...]]] | None = None,
+        previous: dict[str, str] | None = None,
+    ) -> None:
+        """Record the locations' slot sets at a snapshot, storing only what changed.
+
+        ``previous`` maps location -> slots digest of the state just before this snapshot
+        (absent location = not present); by default the latest stored state is used.
+        ``meta`` gives names and services; without it known names are kept.
+        """
+        if previous is None:
+            previous = {
+                row[0]: row[1]
+                for row in self.conn.execute(
+                    "SELECT location_id, slots_hash FROM locations "
+                    "WHERE source_id = ? AND present = 1",
+                    (source_id,),
+                )
+            }
+        for loc_id, minutes in state.items():
+            digest = minutes_digest(minutes)
+            if previous.get(loc_id) != digest:
                 self.conn.execute(
                     "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
                     "VALUES (?, ?, ?, 1, ?)",
-                    (source_id, loc_id, snap_id, blob),
+                    (source_id, loc_id, snap_id, encode_minutes(minutes)),
                 )
+            name, services = (meta or {}).get(loc_id, (None, None))
             self.conn.execute(
                 "INSERT INTO locations (source_id, location_id, name, services, first_seen, "
                 "last_seen, present, slots_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
-                "ON CONFLICT (source_id, location_id) DO UPDATE SET name = excluded.name, "
-                "services = excluded.services, last_seen = excluded.last_seen, present = 1, "
+                "ON CONFLICT (source_id, location_id) DO UPDATE SET "
+                "name = coalesce(excluded.name, name), "
+                "services = CASE WHEN ? THEN excluded.services ELSE services END, "
+                "first_seen = min(first_seen, excluded.first_seen), "
+                "last_seen = max(last_seen, excluded.last_seen), present = 1, "
                 "slots_hash = excluded.slots_hash",
-                (source_id, loc_id, loc.name, json.dumps(list(loc.services)), taken, taken, digest),
-            )
-        for loc_id, (present, _) in known.items():
-            if present and loc_id not in parsed.locations:
+                (
+                    source_id, loc_id, name, json.dumps(list(services or ())), taken, taken,
+                    digest, services is not None,
+                ),
+            )  # fmt: skip
+        for loc_id in previous:
+            if loc_id not in state:
                 self.conn.execute(
                     "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
                     "VALUES (?, ?, ?, 0, NULL)",
@@ -281,18 +326,12 @@ class SQLiteStore:
         return decompress_payload(row[0])
 
     def state_at(self, source_id: str, snapshot_id: int) -> ParsedSnapshot:
-        """The locations and free slots of a source as of a snapshot (ok or unchanged)."""
-        rows = self.conn.execute(
-            "SELECT s.location_id, s.present, s.slots, l.name, l.services FROM slot_sets s "
-            "JOIN (SELECT location_id, max(snapshot_id) AS last FROM slot_sets "
-            "      WHERE source_id = ? AND snapshot_id <= ? GROUP BY location_id) x "
-            "  ON s.location_id = x.location_id AND s.snapshot_id = x.last "
-            "LEFT JOIN locations l ON l.source_id = s.source_id AND l.location_id = s.location_id "
-            "WHERE s.source_id = ?",
-            (source_id, snapshot_id, source_id),
-        )
+        """The locations and free slots of a source as of a snapshot (in time order)."""
+        snap = self.snapshot(snapshot_id)
         locations = {}
-        for loc_id, present, blob, name, services in rows:
+        for loc_id, present, blob, name, services in self.conn.execute(
+            STATE_SQL, (source_id, snap.taken_ts, snap.taken_ts, snapshot_id)
+        ):
             if present:
                 locations[loc_id] = Location(
                     id=loc_id,
