@@ -21,7 +21,7 @@ import numpy as np
 from ..clock import OFFICE_TZ
 from ..errors import OfficeScheduleError
 from ..store import SQLiteStore
-from ..store.codec import decode_minutes, minutes_digest
+from ..store.codec import decode_minutes, encode_minutes, minutes_digest
 from ..store.schema import transaction
 from ..store.sqlite import STATE_SQL
 from . import metadata as metadata_json
@@ -133,32 +133,67 @@ def _import_table(store: SQLiteStore, data: bytes, name: str, result: ImportResu
     if first_new is None:
         result.skipped += len(dates)
         return
-    previous = _digests_before(store, source_id, _local_ts(first_new))
+    before = _digests_before(store, source_id, _local_ts(first_new))
     later = _next_snapshot(store, source_id, dates[-1])
     later_state = _state_rows(store, source_id, later) if later else None
+    # previous state: location -> free minutes as bytes (within the file), or the stored
+    # digest for the state just before the file's first new snapshot
+    previous: dict[str, bytes | str] = dict(before)
+    slot_rows: list[tuple] = []
+    seen: dict[str, list[str]] = {}
     stored_any = False
     for date in dates:
         state = by_date[date]
-        digests = {loc: minutes_digest(m) for loc, m in state.items()}
+        keys = {loc: m.tobytes() for loc, m in state.items()}
         if date in known:
             result.skipped += 1
-            previous = digests
+            previous = dict(keys)
             continue
-        status = "unchanged" if stored_any and digests == previous else "ok"
+        changed = [loc for loc in state if not _same(previous.get(loc), state[loc], keys[loc])]
+        gone = [loc for loc in previous if loc not in state]
+        status = "unchanged" if stored_any and not changed and not gone else "ok"
         cur = conn.execute(
             "INSERT INTO snapshots (source_id, taken_at, taken_ts, status, n_locations, n_slots, "
             "origin) VALUES (?, ?, ?, ?, ?, ?, 'import')",
             (source_id, date, _local_ts(date), status, len(state), sum(map(len, state.values()))),
         )
-        store.apply_state(source_id, int(cur.lastrowid), date, state, previous=previous)
-        previous = digests
+        snap_id = int(cur.lastrowid)
+        slot_rows.extend(
+            (source_id, loc, snap_id, 1, encode_minutes(state[loc])) for loc in changed
+        )
+        slot_rows.extend((source_id, loc, snap_id, 0, None) for loc in gone)
+        for loc in state:
+            span = seen.setdefault(loc, [date, date])
+            span[1] = date
+        previous = dict(keys)
         stored_any = True
         result.snapshots += 1
         result.rows += len(state)
+    conn.executemany(
+        "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
+        "VALUES (?, ?, ?, ?, ?)",
+        slot_rows,
+    )
+    conn.executemany(
+        "INSERT INTO locations (source_id, location_id, name, services, first_seen, last_seen, "
+        "present, slots_hash) VALUES (?, ?, NULL, '[]', ?, ?, 0, NULL) "
+        "ON CONFLICT (source_id, location_id) DO UPDATE SET "
+        "first_seen = min(first_seen, excluded.first_seen), "
+        "last_seen = max(last_seen, excluded.last_seen)",
+        [(source_id, loc, first, last) for loc, (first, last) in seen.items()],
+    )
     result.sources += 1
     if later is not None:
         _keep_later_state(store, source_id, later, later_state)
     _refresh_location_cache(store, source_id)
+
+
+def _same(previous: bytes | str | None, minutes: np.ndarray, key: bytes) -> bool:
+    if previous is None:
+        return False
+    if isinstance(previous, str):
+        return previous == minutes_digest(minutes)
+    return previous == key
 
 
 def _digests_before(store: SQLiteStore, source_id: str, ts: float) -> dict[str, str]:
