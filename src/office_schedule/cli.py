@@ -353,13 +353,13 @@ def status(db, fmt):
 def show(source_id, db, fmt, times):
     """Show the latest stored snapshot of SOURCE_ID as a calendar."""
     with open_store(db, create=False) as store:
-        record = store.latest_snapshot(source_id)
-        if record is None:
+        latest = store.latest_state(source_id)
+        if latest is None:
             known = ", ".join(sorted(store.source_ids())[:20]) or "none"
             raise click.ClickException(
                 f"no stored snapshot of {source_id!r} in {store.path} (sources stored: {known})"
             )
-        state = store.state_at(source_id, record.id)
+        taken_at, snap_status, state = latest
     if fmt == "json":
         click.echo(json.dumps(state.to_truth(), indent=2, ensure_ascii=False))
         return
@@ -367,9 +367,7 @@ def show(source_id, db, fmt, times):
     for loc in state.locations.values():
         for slot in loc.slots:
             days[slot.strftime("%a %Y-%m-%d")][loc.id].append(slot.strftime("%H:%M"))
-    table = Table(
-        title=f"{source_id} at {record.taken_at} ({record.status}, {state.slot_count} free slots)"
-    )
+    table = Table(title=f"{source_id} at {taken_at} ({snap_status}, {state.slot_count} free slots)")
     table.add_column("day")
     for loc in state.locations.values():
         table.add_column(f"{loc.id}\n{loc.name or ''}", overflow="fold")

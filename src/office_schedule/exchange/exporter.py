@@ -15,7 +15,7 @@ import json
 import os
 import tarfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,8 +24,6 @@ import numpy as np
 
 from ..clock import OFFICE_TZ, local_now
 from ..store import SQLiteStore
-from ..store.codec import decode_minutes
-from ..store.sqlite import STATE_SQL
 from . import metadata as metadata_json
 from .weekfile import write_week_csv
 
@@ -55,45 +53,6 @@ def week_bounds(year: int, week: int) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=7)
 
 
-def iter_states(
-    store: SQLiteStore, source_id: str, start: str, end: str
-) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
-    """(taken_at, {location: free minutes}) of each ok/unchanged snapshot in [start, end)."""
-    snaps = store.conn.execute(
-        "SELECT id, taken_at, taken_ts FROM snapshots WHERE source_id = ? AND status != 'error' "
-        "AND taken_at >= ? AND taken_at < ? ORDER BY taken_ts, id",
-        (source_id, start, end),
-    ).fetchall()
-    if not snaps:
-        return
-    first_id, _, first_ts = snaps[0]
-    state = {
-        loc: decode_minutes(blob)
-        for loc, present, blob, _n, _s in store.conn.execute(
-            STATE_SQL, (source_id, first_ts, first_ts, first_id)
-        )
-        if present
-    }
-    changes: dict[int, list[tuple[str, int, bytes | None]]] = defaultdict(list)
-    ids = [s[0] for s in snaps[1:]]
-    for chunk in range(0, len(ids), 900):
-        part = ids[chunk : chunk + 900]
-        for snap_id, loc, present, blob in store.conn.execute(
-            f"SELECT snapshot_id, location_id, present, slots FROM slot_sets WHERE source_id = ? "
-            f"AND snapshot_id IN ({','.join('?' * len(part))})",
-            (source_id, *part),
-        ):
-            changes[snap_id].append((loc, present, blob))
-    for i, (snap_id, taken_at, _) in enumerate(snaps):
-        if i:
-            for loc, present, blob in changes.get(snap_id, ()):
-                if present:
-                    state[loc] = decode_minutes(blob)
-                else:
-                    state.pop(loc, None)
-        yield taken_at, dict(state)
-
-
 def _bucket(taken_at: str, minutes: int) -> str:
     t = datetime.fromisoformat(taken_at)
     return t.replace(minute=t.minute // minutes * minutes, second=0).strftime("%Y-%m-%d %H:%M:%S")
@@ -107,7 +66,7 @@ def week_csv(
     fmt = "%Y-%m-%d %H:%M:%S"
     rows: dict[tuple[str, str], np.ndarray] = {}
     bucket = BUCKETED_FAMILIES.get(family or "")
-    for taken_at, state in iter_states(store, source_id, start.strftime(fmt), end.strftime(fmt)):
+    for taken_at, _, state in store.states(source_id, start.strftime(fmt), end.strftime(fmt)):
         stamp = _bucket(taken_at, bucket) if bucket else taken_at
         for loc, minutes in state.items():
             key = (stamp, loc)
@@ -165,8 +124,10 @@ def export_weeks(
     for source_id in sources:
         for (day,) in store.conn.execute(
             "SELECT DISTINCT substr(taken_at, 1, 10) FROM snapshots WHERE source_id = ? "
-            "AND status != 'error'",
-            (source_id,),
+            "AND status != 'error' UNION SELECT DISTINCT substr(first_at, 1, 10) FROM segments "
+            "WHERE source_id = ? UNION SELECT DISTINCT substr(last_at, 1, 10) FROM segments "
+            "WHERE source_id = ?",
+            (source_id, source_id, source_id),
         ):
             d = date.fromisoformat(day)
             if (date_from and d < date_from) or (date_to and d >= date_to):

@@ -1,9 +1,9 @@
 """Import published weeks (``YEAR-WW.tar.gz`` or a folder of CSVs) and ``metadata.json``.
 
-Imported snapshots behave like scraped ones (status, show, export, analysis); they carry
-``origin = 'import'`` and no raw payload. Importing is idempotent: a snapshot of a source
-at a time already imported is skipped. Each file is one transaction, so a corrupt or
-truncated archive leaves the store as it was.
+Imported snapshots behave like scraped ones (status, show, export, analysis); they are kept
+as one compact segment per source and week (``store.segments``), without raw payloads.
+Importing is idempotent: a snapshot of a source at a time already imported is skipped.
+Each file is one transaction, so a corrupt or truncated archive leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ import numpy as np
 
 from ..clock import OFFICE_TZ
 from ..errors import OfficeScheduleError
-from ..store import SQLiteStore
-from ..store.codec import decode_minutes, encode_minutes, minutes_digest
+from ..store import SQLiteStore, segments
 from ..store.schema import transaction
-from ..store.sqlite import STATE_SQL
 from . import metadata as metadata_json
 from .weekfile import WeekTable, read_week_csv
 
@@ -119,139 +117,38 @@ def _import_table(store: SQLiteStore, data: bytes, name: str, result: ImportResu
         if row.location_id in state:
             raise ImportError_(f"{name}: location {row.location_id} twice at {row.date}")
         state[row.location_id] = minutes[row.free]
-    dates = sorted(by_date)
-    known = {
-        r[0]
-        for r in store.conn.execute(
-            "SELECT taken_at FROM snapshots WHERE source_id = ? AND origin = 'import' "
-            "AND taken_at BETWEEN ? AND ?",
-            (source_id, dates[0], dates[-1]),
-        )
-    }
-    conn = store.conn
-    first_new = next((d for d in dates if d not in known), None)
-    if first_new is None:
-        result.skipped += len(dates)
-        return
-    before = _digests_before(store, source_id, _local_ts(first_new))
-    later = _next_snapshot(store, source_id, dates[-1])
-    later_state = _state_rows(store, source_id, later) if later else None
-    # previous state: location -> free minutes as bytes (within the file), or the stored
-    # digest for the state just before the file's first new snapshot
-    previous: dict[str, bytes | str] = dict(before)
-    slot_rows: list[tuple] = []
-    seen: dict[str, list[str]] = {}
-    stored_any = False
-    for date in dates:
-        state = by_date[date]
-        keys = {loc: m.tobytes() for loc, m in state.items()}
-        if date in known:
-            result.skipped += 1
-            previous = dict(keys)
+    by_week: dict[str, list[str]] = {}
+    for date in sorted(by_date):
+        by_week.setdefault(segments.iso_week(date), []).append(date)
+    for week, dates in by_week.items():
+        existing = segments.load(store.conn, source_id, week)
+        known = {taken_at for taken_at, _, _ in existing}
+        new = [d for d in dates if d not in known]
+        result.skipped += len(dates) - len(new)
+        if not new:
             continue
-        changed = [loc for loc in state if not _same(previous.get(loc), state[loc], keys[loc])]
-        gone = [loc for loc in previous if loc not in state]
-        status = "unchanged" if stored_any and not changed and not gone else "ok"
-        cur = conn.execute(
-            "INSERT INTO snapshots (source_id, taken_at, taken_ts, status, n_locations, n_slots, "
-            "origin) VALUES (?, ?, ?, ?, ?, ?, 'import')",
-            (source_id, date, _local_ts(date), status, len(state), sum(map(len, state.values()))),
+        merged = sorted(
+            [(t, state) for t, _, state in existing] + [(d, by_date[d]) for d in new],
+            key=lambda item: item[0],
         )
-        snap_id = int(cur.lastrowid)
-        slot_rows.extend(
-            (source_id, loc, snap_id, 1, encode_minutes(state[loc])) for loc in changed
+        segments.save(store.conn, source_id, week, segments.with_statuses(merged))
+        result.snapshots += len(new)
+        result.rows += sum(len(by_date[d]) for d in new)
+        seen: dict[str, list[str]] = {}
+        for d in new:
+            for loc in by_date[d]:
+                span = seen.setdefault(loc, [d, d])
+                span[1] = d
+        store.conn.executemany(
+            "INSERT INTO locations (source_id, location_id, name, services, first_seen, "
+            "last_seen, present, slots_hash) VALUES (?, ?, NULL, '[]', ?, ?, 0, NULL) "
+            "ON CONFLICT (source_id, location_id) DO UPDATE SET "
+            "first_seen = min(first_seen, excluded.first_seen), "
+            "last_seen = max(last_seen, excluded.last_seen)",
+            [(source_id, loc, first, last) for loc, (first, last) in seen.items()],
         )
-        slot_rows.extend((source_id, loc, snap_id, 0, None) for loc in gone)
-        for loc in state:
-            span = seen.setdefault(loc, [date, date])
-            span[1] = date
-        previous = dict(keys)
-        stored_any = True
-        result.snapshots += 1
-        result.rows += len(state)
-    conn.executemany(
-        "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
-        "VALUES (?, ?, ?, ?, ?)",
-        slot_rows,
-    )
-    conn.executemany(
-        "INSERT INTO locations (source_id, location_id, name, services, first_seen, last_seen, "
-        "present, slots_hash) VALUES (?, ?, NULL, '[]', ?, ?, 0, NULL) "
-        "ON CONFLICT (source_id, location_id) DO UPDATE SET "
-        "first_seen = min(first_seen, excluded.first_seen), "
-        "last_seen = max(last_seen, excluded.last_seen)",
-        [(source_id, loc, first, last) for loc, (first, last) in seen.items()],
-    )
-    result.sources += 1
-    if later is not None:
-        _keep_later_state(store, source_id, later, later_state)
-    _refresh_location_cache(store, source_id)
-
-
-def _same(previous: bytes | str | None, minutes: np.ndarray, key: bytes) -> bool:
-    if previous is None:
-        return False
-    if isinstance(previous, str):
-        return previous == minutes_digest(minutes)
-    return previous == key
-
-
-def _digests_before(store: SQLiteStore, source_id: str, ts: float) -> dict[str, str]:
-    """Slot digests of the present locations just before ``ts`` (time order)."""
-    rows = store.conn.execute(STATE_SQL, (source_id, ts, -1.0, -1))
-    # the STATE_SQL tie-break is (ts equal and id <= x): -1 keeps only strictly earlier rows
-    out = {}
-    for loc_id, present, blob, _name, _services in rows:
-        if present:
-            out[loc_id] = minutes_digest(decode_minutes(blob))
-    return out
-
-
-def _next_snapshot(store: SQLiteStore, source_id: str, after: str) -> tuple[int, float] | None:
-    return store.conn.execute(
-        "SELECT id, taken_ts FROM snapshots WHERE source_id = ? AND taken_at > ? "
-        "AND status != 'error' ORDER BY taken_ts, id LIMIT 1",
-        (source_id, after),
-    ).fetchone()
-
-
-def _state_rows(store: SQLiteStore, source_id: str, snap: tuple[int, float]) -> dict:
-    rows = store.conn.execute(STATE_SQL, (source_id, snap[1], snap[1], snap[0]))
-    return {loc: (present, blob) for loc, present, blob, _n, _s in rows}
-
-
-def _keep_later_state(store: SQLiteStore, source_id: str, snap, before: dict) -> None:
-    """Rows inserted before ``snap`` in time must not change the state seen at ``snap``."""
-    after = _state_rows(store, source_id, snap)
-    for loc_id in set(before) | set(after):
-        if after.get(loc_id) != before.get(loc_id):
-            present, blob = before.get(loc_id, (0, None))
-            store.conn.execute(
-                "INSERT OR IGNORE INTO slot_sets (source_id, location_id, snapshot_id, present, "
-                "slots) VALUES (?, ?, ?, ?, ?)",
-                (source_id, loc_id, snap[0], present, blob),
-            )
-
-
-def _refresh_location_cache(store: SQLiteStore, source_id: str) -> None:
-    """Make ``locations.present/slots_hash`` describe the latest state in time again."""
-    latest = store.conn.execute(
-        "SELECT id, taken_ts FROM snapshots WHERE source_id = ? AND status != 'error' "
-        "ORDER BY taken_ts DESC, id DESC LIMIT 1",
-        (source_id,),
-    ).fetchone()
-    if latest is None:
-        return
-    current = _digests_before(store, source_id, latest[1] + 1e-6)
-    store.conn.execute(
-        "UPDATE locations SET present = 0, slots_hash = NULL WHERE source_id = ?", (source_id,)
-    )
-    for loc_id, digest in current.items():
-        store.conn.execute(
-            "UPDATE locations SET present = 1, slots_hash = ? WHERE source_id = ? "
-            "AND location_id = ?",
-            (digest, source_id, loc_id),
-        )
+    if result.snapshots:
+        result.sources += 1
 
 
 def import_metadata(store: SQLiteStore, path: Path, in_transaction: bool = False) -> int:

@@ -48,8 +48,8 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX slot_sets_snapshot ON slot_sets (snapshot_id);
     """,
-    # 2: source metadata (name, scraper, url) as published in metadata.json, snapshot origin
-    # (scraped here or imported from a published week), locations known only from metadata
+    # 2: source metadata (name, scraper, url) as published in metadata.json; imported weeks
+    # as one self-contained compressed segment per source and ISO week (see segments.py)
     """
     CREATE TABLE sources (
         id       TEXT PRIMARY KEY,
@@ -57,9 +57,16 @@ MIGRATIONS: list[str] = [
         scraper  TEXT,
         url      TEXT
     ) WITHOUT ROWID;
-    ALTER TABLE snapshots ADD COLUMN origin TEXT NOT NULL DEFAULT 'scrape';
-    CREATE UNIQUE INDEX snapshots_imported ON snapshots (source_id, taken_at)
-        WHERE origin = 'import';
+    CREATE TABLE segments (
+        source_id    TEXT NOT NULL,
+        week         TEXT NOT NULL,              -- 'YYYY-WW' (ISO)
+        first_at     TEXT NOT NULL,
+        last_at      TEXT NOT NULL,
+        n_ok         INTEGER NOT NULL,
+        n_unchanged  INTEGER NOT NULL,
+        data         BLOB NOT NULL,
+        PRIMARY KEY (source_id, week)
+    ) WITHOUT ROWID;
     CREATE TABLE location_meta (
         source_id    TEXT NOT NULL,
         location_id  TEXT NOT NULL,

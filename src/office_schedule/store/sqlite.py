@@ -9,6 +9,7 @@ slot sets are stored per location only when they change.
 from __future__ import annotations
 
 import fcntl
+import heapq
 import json
 import os
 import sqlite3
@@ -23,12 +24,15 @@ import numpy as np
 
 from ..errors import ParseError, StoreError
 from ..model import Location, ParsedSnapshot
+from . import segments
 from .codec import (
     compress_payload,
+    decode_minutes,
     decode_slots,
     decompress_payload,
     encode_minutes,
     minutes_digest,
+    minutes_to_slots,
     payload_hash,
     slot_minutes,
 )
@@ -317,7 +321,94 @@ class SQLiteStore:
         return SnapshotRecord(*row) if row else None
 
     def source_ids(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT source_id FROM snapshots")]
+        """Every source with a stored snapshot (scraped or imported)."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT source_id FROM snapshots UNION SELECT source_id FROM segments"
+            )
+        ]
+
+    def states(
+        self, source_id: str, start: str = "", end: str = "9999"
+    ) -> Iterator[tuple[str, str, dict[str, np.ndarray]]]:
+        """``(taken_at, status, {location: free minutes})`` of every ok/unchanged snapshot
+        with ``start <= taken_at < end``, scraped and imported merged in time order."""
+        yield from heapq.merge(
+            self._row_states(source_id, start, end),
+            segments.iter_range(self.conn, source_id, start, end),
+            key=lambda snap: snap[0],
+        )
+
+    def _row_states(self, source_id: str, start: str, end: str):
+        snaps = self.conn.execute(
+            "SELECT id, taken_at, taken_ts, status FROM snapshots WHERE source_id = ? "
+            "AND status != 'error' AND taken_at >= ? AND taken_at < ? ORDER BY taken_ts, id",
+            (source_id, start, end),
+        ).fetchall()
+        if not snaps:
+            return
+        first_id, _, first_ts, _ = snaps[0]
+        state = {
+            loc: decode_minutes(blob)
+            for loc, present, blob, _n, _s in self.conn.execute(
+                STATE_SQL, (source_id, first_ts, first_ts, first_id)
+            )
+            if present
+        }
+        changes: dict[int, list[tuple[str, int, bytes | None]]] = {}
+        ids = [s[0] for s in snaps[1:]]
+        for chunk in range(0, len(ids), 900):
+            part = ids[chunk : chunk + 900]
+            for snap_id, loc, present, blob in self.conn.execute(
+                "SELECT snapshot_id, location_id, present, slots FROM slot_sets "
+                f"WHERE source_id = ? AND snapshot_id IN ({','.join('?' * len(part))})",
+                (source_id, *part),
+            ):
+                changes.setdefault(snap_id, []).append((loc, present, blob))
+        for i, (snap_id, taken_at, _, status) in enumerate(snaps):
+            if i and snap_id in changes:
+                state = dict(state)
+                for loc, present, blob in changes[snap_id]:
+                    if present:
+                        state[loc] = decode_minutes(blob)
+                    else:
+                        state.pop(loc, None)
+            yield taken_at, status, state
+
+    def latest_state(self, source_id: str) -> tuple[str, str, ParsedSnapshot] | None:
+        """The newest ok/unchanged snapshot of a source, scraped or imported."""
+        record = self.latest_snapshot(source_id)
+        seg = self.conn.execute(
+            "SELECT last_at FROM segments WHERE source_id = ? ORDER BY last_at DESC LIMIT 1",
+            (source_id,),
+        ).fetchone()
+        if seg and (record is None or seg[0] > record.taken_at):
+            taken_at, status, state = next(
+                iter(
+                    reversed(list(segments.iter_range(self.conn, source_id, seg[0], seg[0] + "~")))
+                )
+            )
+            names = {
+                loc: (name, tuple(json.loads(services)))
+                for loc, name, services in self.conn.execute(
+                    "SELECT location_id, name, services FROM location_meta WHERE source_id = ?",
+                    (source_id,),
+                )
+            }
+            return (
+                taken_at,
+                status,
+                ParsedSnapshot(
+                    {
+                        loc: Location(loc, *names.get(loc, (None, ())), slots=minutes_to_slots(m))
+                        for loc, m in sorted(state.items())
+                    }
+                ),
+            )
+        if record is None:
+            return None
+        return record.taken_at, record.status, self.state_at(source_id, record.id)
 
     def raw_payload(self, snapshot_id: int) -> Any:
         row = self.conn.execute("SELECT raw FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
@@ -348,6 +439,22 @@ class SQLiteStore:
             "sum(status = 'error'), max(CASE WHEN status != 'error' THEN taken_at END), "
             "max(taken_at) FROM snapshots GROUP BY source_id ORDER BY source_id"
         ).fetchall()
+        rows = [list(r) for r in rows]
+        by_id = {r[0]: r for r in rows}
+        for source_id, n_ok, n_unchanged, last_at in self.conn.execute(
+            "SELECT source_id, sum(n_ok), sum(n_unchanged), max(last_at) FROM segments "
+            "GROUP BY source_id"
+        ):
+            row = by_id.get(source_id)
+            if row is None:
+                row = by_id[source_id] = [source_id, 0, 0, 0, 0, None, None]
+                rows.append(row)
+            row[1] += n_ok + n_unchanged
+            row[2] += n_ok
+            row[3] += n_unchanged
+            row[5] = max(filter(None, (row[5], last_at)))
+            row[6] = max(filter(None, (row[6], last_at)))
+        rows.sort(key=lambda r: r[0])
         summary = []
         for source_id, total, ok, unchanged, errors, last_ok, last_taken in rows:
             last_error = self.conn.execute(
