@@ -451,14 +451,35 @@ def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) ->
 @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
 @click.option("--incomplete", is_flag=True, help="Also write the current, unfinished week.")
-def export_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to, incomplete):
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="csv: the office-schedule-data layout; parquet: OUT/week=YYYY-WW/source_id=ID/.",
+)
+def export_cmd(
+    catalogs, include, exclude, families, db, out_dir, date_from, date_to, incomplete, fmt
+):
     """Write weekly office-schedule-data files (OUT/raw/YEAR/YEAR-WW.tar.gz, metadata.json)."""
-    from .exchange import export_weeks
+    from .exchange import export_parquet, export_weeks
 
     with open_store(db, create=False) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
         if not chosen["sources"]:
             raise click.UsageError("no stored source matches the selection")
+        if fmt == "parquet":
+            written = export_parquet(
+                store,
+                out_dir,
+                chosen["sources"],
+                date_from.date() if date_from else None,
+                date_to.date() if date_to else None,
+                catalog_fields=chosen["fields"],
+            )
+            click.echo(f"{len(written.partitions)} partitions, {written.rows} rows in {out_dir}")
+            return
         result = export_weeks(
             store,
             out_dir,

@@ -58,10 +58,10 @@ def _bucket(taken_at: str, minutes: int) -> str:
     return t.replace(minute=t.minute // minutes * minutes, second=0).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def week_csv(
+def week_rows(
     store: SQLiteStore, source_id: str, family: str | None, year: int, week: int
-) -> tuple[bytes, int] | None:
-    """The CSV of one source and week, or None when no snapshot has any location."""
+) -> dict[tuple[str, str], np.ndarray]:
+    """{(date, location_id): free minutes} of one source and week, bucketed where published."""
     start, end = week_bounds(year, week)
     fmt = "%Y-%m-%d %H:%M:%S"
     rows: dict[tuple[str, str], np.ndarray] = {}
@@ -71,10 +71,18 @@ def week_csv(
         for loc, minutes in state.items():
             key = (stamp, loc)
             rows[key] = np.union1d(rows[key], minutes) if key in rows else minutes
+    return rows
+
+
+def week_csv(
+    store: SQLiteStore, source_id: str, family: str | None, year: int, week: int
+) -> tuple[bytes, int] | None:
+    """The CSV of one source and week, or None when no snapshot has any location."""
+    rows = week_rows(store, source_id, family, year, week)
     if not rows:
         return None
     keys = sorted(rows)
-    allm = np.unique(np.concatenate([rows[k] for k in keys])) if keys else np.empty(0)
+    allm = np.unique(np.concatenate([rows[k] for k in keys]))
     stamps = allm.astype(np.int64).astype("datetime64[m]")
     columns = [str(s).replace("T", " ") + ":00" for s in stamps]
     data = write_week_csv(
@@ -83,6 +91,32 @@ def week_csv(
         ((d, loc, np.searchsorted(allm, rows[(d, loc)])) for d, loc in keys),
     )
     return data, len(keys)
+
+
+def weeks_of_sources(
+    store: SQLiteStore,
+    sources: Iterable[str],
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> dict[tuple[int, int], list[str]]:
+    """ISO week -> the sources with a snapshot that week (within [date_from, date_to))."""
+    weeks: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for source_id in sorted(sources):
+        seen = set()
+        for (day,) in store.conn.execute(
+            "SELECT DISTINCT substr(taken_at, 1, 10) FROM snapshots WHERE source_id = ? "
+            "AND status != 'error' UNION SELECT DISTINCT substr(first_at, 1, 10) FROM segments "
+            "WHERE source_id = ? UNION SELECT DISTINCT substr(last_at, 1, 10) FROM segments "
+            "WHERE source_id = ?",
+            (source_id, source_id, source_id),
+        ):
+            d = date.fromisoformat(day)
+            if (date_from and d < date_from) or (date_to and d >= date_to):
+                continue
+            seen.add(week_of(d))
+        for wk in sorted(seen):
+            weeks[wk].append(source_id)
+    return dict(weeks)
 
 
 def _tar_gz(path: Path, members: list[tuple[str, bytes]], mtime: int) -> None:
@@ -120,21 +154,11 @@ def export_weeks(
     raw_dir = Path(out_dir) / "raw"
     now = now or local_now()
     current = week_of(now.date())
-    weeks: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for source_id in sources:
-        for (day,) in store.conn.execute(
-            "SELECT DISTINCT substr(taken_at, 1, 10) FROM snapshots WHERE source_id = ? "
-            "AND status != 'error' UNION SELECT DISTINCT substr(first_at, 1, 10) FROM segments "
-            "WHERE source_id = ? UNION SELECT DISTINCT substr(last_at, 1, 10) FROM segments "
-            "WHERE source_id = ?",
-            (source_id, source_id, source_id),
-        ):
-            d = date.fromisoformat(day)
-            if (date_from and d < date_from) or (date_to and d >= date_to):
-                continue
-            wk = week_of(d)
-            if (wk < current or incomplete) and source_id not in weeks[wk]:
-                weeks[wk].append(source_id)
+    weeks = {
+        wk: ids
+        for wk, ids in weeks_of_sources(store, sources, date_from, date_to).items()
+        if wk < current or incomplete
+    }
     result = ExportResult()
     for (year, week), ids in sorted(weeks.items()):
         label = f"{year}-{week:02d}"
@@ -155,11 +179,11 @@ def export_weeks(
         _tar_gz(path, members, int(end.timestamp()))
         result.weeks_written.append(label)
         result.files += len(members)
-    _write_metadata(store, raw_dir, sources, catalog_fields or {})
+    write_metadata(store, raw_dir, sources, catalog_fields or {})
     return result
 
 
-def _write_metadata(
+def write_metadata(
     store: SQLiteStore, raw_dir: Path, sources: Iterable[str], catalog_fields: dict
 ) -> None:
     path = raw_dir / "metadata.json"

@@ -23,7 +23,6 @@ identically, the current week is simply overwritten.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from ..store import SQLiteStore
-from .exporter import BUCKETED_FAMILIES, _write_metadata, iter_states, week_bounds, week_of
+from .exporter import week_rows, weeks_of_sources, write_metadata
 
 TIME_UNIT = "ms"
 MS_PER_MINUTE = 60_000
@@ -44,6 +43,10 @@ SCHEMA = {
     "n_free": pl.UInt32,
 }
 PART_NAME = "part-0.parquet"
+#: one page per column chunk of a week: zstd then sees the repeats between snapshots
+PAGE_BYTES = 1 << 26
+#: level 9 is within 10 % of level 19 in size and about ten times faster
+ZSTD_LEVEL = 9
 
 
 @dataclass
@@ -61,36 +64,16 @@ def partition_path(out_dir: str | Path, week: str, source_id: str) -> Path:
     return Path(out_dir) / f"week={week}" / f"source_id={source_id}" / PART_NAME
 
 
-def _bucket_key(taken_at: str, minutes: int) -> str:
-    return f"{taken_at[:14]}{int(taken_at[14:16]) // minutes * minutes:02d}:00"
-
-
-def week_rows(
-    store: SQLiteStore, source_id: str, family: str | None, year: int, week: int
-) -> dict[tuple[str, str], np.ndarray]:
-    """{(date, location_id): free minutes} of one source and week, bucketed like the CSV."""
-    start, end = week_bounds(year, week)
-    fmt = "%Y-%m-%d %H:%M:%S"
-    bucket = BUCKETED_FAMILIES.get(family or "")
-    rows: dict[tuple[str, str], np.ndarray] = {}
-    for taken_at, state in iter_states(store, source_id, start.strftime(fmt), end.strftime(fmt)):
-        stamp = _bucket_key(taken_at, bucket) if bucket else taken_at
-        for loc, minutes in state.items():
-            key = (stamp, loc)
-            rows[key] = np.union1d(rows[key], minutes) if key in rows else minutes
-    return rows
-
-
 def long_frame(source_id: str, rows: dict[tuple[str, str], np.ndarray]) -> pl.DataFrame:
     """The long-layout frame of ``{(date, location_id): free minutes}``, sorted by key."""
     keys = sorted(rows)
     arrays = [np.asarray(rows[k], dtype=np.int64) for k in keys]
     counts = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(keys))
     flat = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
-    return _assemble(source_id, [k[0] for k in keys], [k[1] for k in keys], flat, counts)
+    return assemble_long(source_id, [k[0] for k in keys], [k[1] for k in keys], flat, counts)
 
 
-def _assemble(
+def assemble_long(
     source_id: str, dates: list[str], locations: list[str], flat: np.ndarray, counts: np.ndarray
 ) -> pl.DataFrame:
     """Build the frame from per-row counts and the flat free minutes (vectorised)."""
@@ -127,29 +110,15 @@ def write_partition(frame: pl.DataFrame, path: Path) -> int:
     """Write one partition file atomically (zstd); returns its size in bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    frame.write_parquet(tmp, compression="zstd", compression_level=19, statistics=True)
+    frame.write_parquet(
+        tmp,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        statistics=True,
+        data_page_size=PAGE_BYTES,
+    )
     os.replace(tmp, path)
     return path.stat().st_size
-
-
-def _selected_weeks(
-    store: SQLiteStore, sources: dict[str, str | None], date_from, date_to
-) -> dict[tuple[int, int], list[str]]:
-    weeks: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for source_id in sorted(sources):
-        seen = set()
-        for (day,) in store.conn.execute(
-            "SELECT DISTINCT substr(taken_at, 1, 10) FROM snapshots WHERE source_id = ? "
-            "AND status != 'error'",
-            (source_id,),
-        ):
-            d = date.fromisoformat(day)
-            if (date_from and d < date_from) or (date_to and d >= date_to):
-                continue
-            seen.add(week_of(d))
-        for wk in seen:
-            weeks[wk].append(source_id)
-    return weeks
 
 
 def export_parquet(
@@ -167,7 +136,7 @@ def export_parquet(
     """
     out = Path(out_dir)
     result = ParquetResult()
-    for (year, week), ids in sorted(_selected_weeks(store, sources, date_from, date_to).items()):
+    for (year, week), ids in sorted(weeks_of_sources(store, sources, date_from, date_to).items()):
         label = week_label(year, week)
         for source_id in sorted(ids):
             rows = week_rows(store, source_id, sources[source_id], year, week)
@@ -179,7 +148,7 @@ def export_parquet(
             result.rows += frame.height
     if result.partitions:
         out.mkdir(parents=True, exist_ok=True)
-        _write_metadata(store, out, sources, catalog_fields or {})
+        write_metadata(store, out, sources, catalog_fields or {})
     return result
 
 
@@ -198,4 +167,3 @@ def slot_label(minutes: np.ndarray) -> list[str]:
 def parse_minutes(labels: list[str]) -> np.ndarray:
     stamps = np.array([s.replace(" ", "T") for s in labels], dtype="datetime64[m]")
     return stamps.astype(np.int64).astype(np.uint32)
-

@@ -1,0 +1,100 @@
+"""Benchmark: import and export of the real published week 2021-28.
+
+Imports ``raw/2021/2021-28.tar.gz`` and ``raw/metadata.json`` of ``../shared`` into a
+temporary store, exports the CSV week (+ metadata.json) and the Parquet dataset, checks that
+the CSV round trip is byte-identical and prints seconds, peak memory, store and Parquet size.
+Targets: import + export under 30 s, store under 1 MB, Parquet smaller than the tar.gz.
+Last line ``import_s=X export_s=Y store_mb=Z parquet_mb=W peak_mb=V``.
+
+    python bench/exchange.py
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from office_schedule.catalog import load_catalog
+from office_schedule.exchange import export_weeks, import_paths
+from office_schedule.exchange.parquet import export_parquet
+from office_schedule.store import SQLiteStore
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+RAW = SHARED / "data" / "office-schedule-data" / "raw"
+WEEK = Path("2021") / "2021-28.tar.gz"
+MB = 1024 * 1024
+
+
+def members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def main() -> int:
+    published = RAW / WEEK
+    if not published.is_file():
+        print(f"{published} not found", file=sys.stderr)
+        return 1
+    catalog = load_catalog()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with SQLiteStore(work / "bench.db") as store:
+            t0 = time.perf_counter()
+            import_paths(store, [published])
+            import_s = time.perf_counter() - t0
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            week_bytes = sum(p.stat().st_size for p in work.glob("bench.db*") if p.is_file())
+            t0 = time.perf_counter()
+            import_paths(store, [RAW / "metadata.json"])
+            import_s += time.perf_counter() - t0
+            # every source of the store, metadata-only ones included (like the CLI export)
+            ids = {sid for (sid,) in store.conn.execute("SELECT id FROM sources")}
+            ids.update(store.source_ids())
+            families = {sid: catalog[sid].family if sid in catalog else None for sid in ids}
+            t0 = time.perf_counter()
+            csv = export_weeks(store, work / "csv", families)
+            csv_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            pq = export_parquet(store, work / "pq", families)
+            parquet_s = time.perf_counter() - t0
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store_bytes = sum(p.stat().st_size for p in work.glob("bench.db*") if p.is_file())
+        ours, theirs = members(work / "csv" / "raw" / WEEK), members(published)
+        same = sorted(ours) == sorted(theirs) and all(ours[n] == theirs[n] for n in theirs)
+        differ = sorted(n for n in theirs if ours.get(n) != theirs[n])
+        meta_same = (work / "csv" / "raw" / "metadata.json").read_bytes() == (
+            RAW / "metadata.json"
+        ).read_bytes()
+        parquet_bytes = sum(p.stat().st_size for p in (work / "pq").rglob("*.parquet"))
+    print(
+        f"sources: {len(families)} ({len(pq.partitions)} with data), "
+        f"csv rows: {csv.rows}, parquet rows: {pq.rows}"
+    )
+    print(f"import: {import_s:.2f} s")
+    print(f"export csv week + metadata.json: {csv_s:.2f} s")
+    print(f"export parquet ({len(pq.partitions)} partitions): {parquet_s:.2f} s")
+    print(f"round trip: {len(theirs)} members byte-identical: {same} (differ: {differ or '-'})")
+    print(f"round trip: metadata.json byte-identical: {meta_same}")
+    print(
+        f"store: {week_bytes / MB:.3f} MB holding the week, {store_bytes / MB:.3f} MB with "
+        f"metadata.json of all 221 sources; parquet: {parquet_bytes / MB:.3f} MB, "
+        f"published tar.gz: {published.stat().st_size / MB:.3f} MB"
+    )
+    print(
+        f"import_s={import_s:.2f} export_s={csv_s + parquet_s:.2f} "
+        f"store_mb={week_bytes / MB:.3f} parquet_mb={parquet_bytes / MB:.3f} "
+        f"peak_mb={peak_mb():.0f}"
+    )
+    return 0 if same and meta_same else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
