@@ -19,6 +19,7 @@ FAMILY_SERVERS: dict[str, str] = {
     "tevis": "office_schedule.simulate.tevis_server",
     "netappoint": "office_schedule.simulate.netappoint_server",
     "etermin": "office_schedule.simulate.etermin_server",
+    "tempus": "office_schedule.simulate.tempus_server",
 }
 #: faults the HTTP layer produces for every family
 GENERIC_FAULTS = ("down", "500", "slow")
