@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from ..clock import OFFICE_TZ
 from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from .common import parse_slot, sorted_slots, to_id
+from .common import page_title, parse_slot, sorted_slots, to_id
 
 NAME = "impfthueringen"
 DEFAULT_BASE_URL = "https://www.impfen-thueringen.de/terminvergabe"
@@ -72,6 +72,13 @@ async def scrape(source, session, weeks: int, now: datetime) -> list[dict[str, A
             f"{base_url}/func.php",
             data={"typ": "1", "ort": key, "pos": "0", "timestamp": str(epoch_ms(now))},
         )
+        if "<title" in answer.text.lower() or "<body" in answer.text.lower():
+            # func.php answers a bare fragment; a whole page is an error or maintenance page
+            title = page_title(answer.text) or "no title"
+            raise ScrapeError(
+                f"func.php answered a whole page ({title!r}) instead of a fragment",
+                url=session.last_url,
+            )
         raw.append({"loc": key, "loc_name": name, "dates": offered_dates(answer.text)})
     return raw
 

@@ -20,6 +20,11 @@ FAMILY_SERVERS: dict[str, str] = {
     "netappoint": "office_schedule.simulate.netappoint_server",
     "etermin": "office_schedule.simulate.etermin_server",
     "tempus": "office_schedule.simulate.tempus_server",
+    "leipzig": "office_schedule.simulate.leipzig_server",
+    "impfthueringen": "office_schedule.simulate.impfthueringen_server",
+    "termed": "office_schedule.simulate.termed_server",
+    "berlin": "office_schedule.simulate.berlin_server",
+    "impftermin": "office_schedule.simulate.impftermin_server",
 }
 #: faults the HTTP layer produces for every family
 GENERIC_FAULTS = ("down", "500", "slow")

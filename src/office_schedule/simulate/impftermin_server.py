@@ -1,0 +1,122 @@
+"""Render a simulated source as the KBV Impfterminservice (availability yes/no only).
+
+Protocol: docs/protocols/custom-machinery-export.md, section A.5, and ``families/
+impftermin.py``. ``/assets/static/impfzentren.json`` lists one centre per simulated location
+(``URL`` = ``http://{host}/{source id}/iz{location id}/``, ``PLZ`` = the location id);
+under each centre ``assets/static/its/vaccination-list.json``,
+``impftermine/service?plz=`` (sets the ``bm_sz`` cookie the site's bot protection wants)
+and ``rest/suche/termincheck?plz=&leistungsmerkmale=`` (``termineVorhanden`` = the location
+has any published free slot). Without that cookie, or in fault mode ``botwall``, the
+termincheck answers the bot-protection HTML page. The truth has no slots at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+
+from .model import SimWorld
+from .offices import Location, SimSource
+from .pages import Reply, SimRequest, json_reply, page
+
+FAMILY = "impftermin"
+#: fault modes answered by this module (the others are handled by the HTTP layer)
+PAGE_FAULTS = ("botwall",)
+COOKIE = "bm_sz"
+STATES = ("Sachsen", "Hessen", "Bayern")
+VACCINES = [
+    {"qualification": "L920", "name": "BioNTech", "short": "BioNTech", "interval": 40},
+    {"qualification": "L921", "name": "Moderna", "short": "Moderna", "interval": 40},
+    {"qualification": "L922", "name": "AstraZeneca", "short": "AstraZeneca", "interval": 84},
+    {"qualification": "L923", "name": "Johnson & Johnson", "short": "Janssen", "interval": 0},
+]
+
+
+def location_id(src: SimSource, loc: Location) -> str:
+    """The centre's postcode (``PLZ``)."""
+    return f"{4000 + int(loc.id):05d}"
+
+
+def truth_days(now: datetime, weeks: int) -> list[date]:
+    """Unused by ``SimWorld.truth`` (``truth_slots`` decides); kept for the contract."""
+    return [now.date() + timedelta(days=i) for i in range(7 * weeks + 1)]
+
+
+def truth_slots(world: SimWorld, src: SimSource, loc: Location, now: datetime, weeks) -> list[str]:
+    """The site never tells when: every centre has zero slots."""
+    return []
+
+
+def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
+    return f"{base_url}/impftermine", {"base_url": base_url, "request_delay": "0"}
+
+
+def _available(world: SimWorld, src: SimSource, lid: str) -> bool:
+    with world._lock:
+        now = world.refresh()
+        day, last = now.date(), world.horizon(now)
+        while day <= last:
+            if world.published_day(src, lid, day, now):
+                return True
+            day += timedelta(days=1)
+    return False
+
+
+def centres(src: SimSource, host: str) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    for i, loc in enumerate(src.locations.values()):
+        place = loc.name.removeprefix("Standort ")
+        out.setdefault(STATES[i % len(STATES)], []).append(
+            {
+                "Zentrumsname": f"Impfzentrum {place}",
+                "PLZ": location_id(src, loc),
+                "Ort": src.name,
+                "Bundesland": STATES[i % len(STATES)],
+                "URL": f"http://{host}/{src.id}/iz{loc.id}/",
+                "Adresse": f"{place}straße 1",
+            }
+        )
+    return out
+
+
+def botwall_page() -> Reply:
+    body = (
+        "<h1>Ihre Anfrage wurde blockiert</h1><p>Bitte aktivieren Sie JavaScript und "
+        "Cookies.</p><script>bmak.init();</script>"
+    )
+    return page("Access Denied", body)
+
+
+def _centre(world: SimWorld, src: SimSource, request: SimRequest, lid: str, rest: str) -> Reply:
+    loc = src.locations.get(lid)
+    if loc is None:
+        return page("Nicht gefunden", "<h1>404</h1>", status=404)
+    if rest == "assets/static/its/vaccination-list.json":
+        return json_reply(VACCINES)
+    if rest == "impftermine/service":
+        reply = page(
+            "ImpfterminService - Impftermine",
+            '<app-root></app-root><script src="main.js"></script>',
+        )
+        path = f"/{src.id}/iz{lid}/"
+        reply.headers["Set-Cookie"] = f"{COOKIE}={secrets.token_hex(10)}; Path={path}"
+        return reply
+    if rest == "rest/suche/termincheck":
+        if request.query.get("plz") != location_id(src, loc) or COOKIE not in request.cookies:
+            return botwall_page()
+        if _available(world, src, lid):
+            return json_reply({"termineVorhanden": True, "vorhandeneLeistungsmerkmale": ["L920"]})
+        return json_reply({"termineVorhanden": False, "vorhandeneLeistungsmerkmale": []})
+    return page("Nicht gefunden", "<h1>404</h1>", status=404)
+
+
+def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> Reply:
+    path = request.path.strip("/")
+    if fault == "botwall" and path.endswith("termincheck"):
+        return botwall_page()
+    if path == "assets/static/impfzentren.json":
+        return json_reply(centres(src, request.headers.get("host", "127.0.0.1")))
+    head, _, rest = path.partition("/")
+    if head.startswith("iz") and head[2:].isdigit():
+        return _centre(world, src, request, head[2:], rest)
+    return page("Nicht gefunden", "<h1>404</h1>", status=404)
