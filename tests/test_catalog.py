@@ -77,6 +77,7 @@ def test_family_politeness_applies_to_the_hosts_of_that_family():
     overrides = host_politeness(catalog.values(), base)
     berlin = overrides["service.berlin.de"]
     assert berlin.per_host_concurrency == 1 and berlin.min_gap >= 3 and berlin.attempts == 1
+    assert overrides["tempus-termine.com"].per_host_concurrency == 3
     assert "tevis.ekom21.de" not in overrides  # the defaults already fit
-    strict = Politeness(per_host_concurrency=1, min_gap=10, attempts=1)
-    assert host_politeness(catalog.values(), strict)["service.berlin.de"].min_gap == 10
+    fixed = host_politeness(catalog.values(), base, fixed={"min_gap"})
+    assert fixed["service.berlin.de"].min_gap == 0.25  # an explicit --gap wins

@@ -213,11 +213,17 @@ def politeness_options(f: Callable) -> Callable:
 
 
 def _fetcher(sources: list[Source], per_host: int, gap: float, timeout: float) -> Fetcher:
-    """The shared client: the given defaults, stricter where a family asks for it."""
+    """The shared client: the defaults, the families' own per-host values, explicit flags."""
     if per_host < 1:
         raise click.BadParameter("must be at least 1", param_hint="--per-host")
+    ctx = click.get_current_context()
+    fixed = {
+        field
+        for field, param in (("per_host_concurrency", "per_host"), ("min_gap", "gap"))
+        if ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT
+    }
     base = Politeness(per_host_concurrency=per_host, min_gap=gap, timeout=timeout)
-    return Fetcher(base, host_overrides=host_politeness(sources, base))
+    return Fetcher(base, host_overrides=host_politeness(sources, base, fixed))
 
 
 def _summary_table(results: list[SweepResult]) -> Table:
