@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,32 @@ def test_real_week_round_trip(shared_dir, tmp_path):
     assert (tmp_path / "out" / "raw" / "metadata.json").read_bytes() == (
         raw / "metadata.json"
     ).read_bytes()
+
+
+def test_scraped_snapshots_export_and_reimport_identically(tmp_path):
+    from office_schedule.simulate import SimServer, SimWorld
+
+    world = SimWorld(seed=4, families={"tevis": 2, "netappoint": 1}, frozen=True)
+    db = tmp_path / "scraped.db"
+    runner = CliRunner()
+    with SimServer(world) as srv:
+        catalog = srv.write_catalog(tmp_path / "sim.csv")
+        for _ in range(3):  # the 2nd and 3rd snapshots are "unchanged" and still exported
+            time.sleep(1.05)  # snapshot times have second precision
+            args = ["snapshot", "--catalog", str(catalog), "--db", str(db), "-i", "sim-*"]
+            assert runner.invoke(main, [*args, "--gap", "0", "-q"]).exit_code == 0
+    out1, out2 = tmp_path / "one", tmp_path / "two"
+    export = ["export", "--catalog", str(catalog), "--incomplete", "--out"]
+    assert runner.invoke(main, [*export, str(out1), "--db", str(db)]).exit_code == 0
+    (week,) = (out1 / "raw").glob("*/*.tar.gz")
+    files = members(week)
+    assert sorted(files) == sorted(f"{sid}.csv" for sid in world.sources)
+    for sid in world.sources:
+        lines = files[f"{sid}.csv"].split(b"\r\n")[1:-1]
+        assert len(lines) == 3 * len(world.sources[sid].locations)
+    meta = json.loads((out1 / "raw" / "metadata.json").read_text())
+    assert meta["sim-tevis-01"]["scraper"] == "tevis"
+    db2 = tmp_path / "again.db"
+    assert runner.invoke(main, ["import", "--db", str(db2), str(week)]).exit_code == 0
+    assert runner.invoke(main, [*export, str(out2), "--db", str(db2)]).exit_code == 0
+    assert members(out2 / "raw" / week.parent.name / week.name) == files
