@@ -39,7 +39,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from ..errors import BlockedError, ParseError
 from ..model import Location, ParsedSnapshot
-from .common import look_ahead_days, parse_slot, sorted_slots, to_id
+from .common import day_times_slots, look_ahead_days, sorted_slots, to_id
 
 NAME = "berlin"
 DEFAULT_BASE_URL = "https://service.berlin.de"
@@ -56,8 +56,6 @@ MONTHS = {
     )
 }
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIME = re.compile(r"\d{2}:\d{2}")
 _TIME_IN_TEXT = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _OFFICE_NUMBER = re.compile(r"/standort/(\d+)")
 
@@ -236,15 +234,7 @@ def _office_slots(days: Any, where: str) -> list[datetime]:
     for day in days:
         if not isinstance(day, dict) or not isinstance(day.get("bookable", False), bool):
             raise ParseError(f"{where}: bad day {day!r}")
-        day_text, times = day.get("date"), day.get("times")
-        if not isinstance(day_text, str) or not _DATE.fullmatch(day_text):
-            raise ParseError(f"{where}: bad date {day_text!r}")
-        if not isinstance(times, list):
-            raise ParseError(f"{where}: times is not a list")
-        for t in times:
-            if not isinstance(t, str) or not _TIME.fullmatch(t):
-                raise ParseError(f"{where}: bad time {t!r}")
-            slots.append(parse_slot(f"{day_text} {t}", where))
+        slots.extend(day_times_slots(day.get("date"), day.get("times"), where))
     return slots
 
 

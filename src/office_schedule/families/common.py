@@ -61,6 +61,24 @@ def parse_slot(text: str, where: str) -> datetime:
     return value.replace(second=0, microsecond=0)
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME = re.compile(r"\d{2}:\d{2}")
+
+
+def day_times_slots(day_text: Any, times: Any, where: str) -> list[datetime]:
+    """Slots of a ``{"date": "YYYY-MM-DD", "times": ["HH:MM", ...]}`` day of a raw payload."""
+    if not isinstance(day_text, str) or not _DATE.fullmatch(day_text):
+        raise ParseError(f"{where}: bad date {day_text!r}")
+    if not isinstance(times, list):
+        raise ParseError(f"{where}: times is not a list")
+    slots = []
+    for t in times:
+        if not isinstance(t, str) or not _TIME.fullmatch(t):
+            raise ParseError(f"{where}: bad time {t!r}")
+        slots.append(parse_slot(f"{day_text} {t}", where))
+    return slots
+
+
 def look_ahead_days(today: date, weeks: int) -> list[date]:
     """Every date from today through today + 7 x weeks, inclusive."""
     return [today + timedelta(days=i) for i in range(7 * weeks + 1)]

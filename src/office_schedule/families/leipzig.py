@@ -13,7 +13,6 @@ Raw payload: ``[{"name": str, "id": str, "days": [{"date": "YYYY-MM-DD", "num_fr
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -22,7 +21,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from .common import parse_slot, sorted_slots
+from .common import day_times_slots, sorted_slots
 
 NAME = "leipzig"
 DEFAULT_BASE_URL = "https://tnv.leipzig.de/tnv"
@@ -49,8 +48,6 @@ MONTHS = {
 OFFICE_FIELDS = {"OFFICESELECT_TERMID": "", "OFFICESELECT_RESERVATIONPIN": ""}
 MAX_BACK_STEPS = 8
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIME = re.compile(r"\d{2}:\d{2}")
 
 
 # ----------------------------------------------------------------------------- page reading
@@ -259,17 +256,7 @@ async def scrape(source, session, weeks: int, now: datetime) -> list[dict[str, A
 def _day_slots(day: Any, where: str) -> list[datetime]:
     if not isinstance(day, dict):
         raise ParseError(f"{where}: day is not an object")
-    day_text, times = day.get("date"), day.get("times")
-    if not isinstance(day_text, str) or not _DATE.fullmatch(day_text):
-        raise ParseError(f"{where}: bad date {day_text!r}")
-    if not isinstance(times, list):
-        raise ParseError(f"{where}: times is not a list")
-    slots = []
-    for t in times:
-        if not isinstance(t, str) or not _TIME.fullmatch(t):
-            raise ParseError(f"{where}: bad time {t!r}")
-        slots.append(parse_slot(f"{day_text} {t}", where))
-    return slots
+    return day_times_slots(day.get("date"), day.get("times"), where)
 
 
 def parse(raw: Any) -> ParsedSnapshot:
