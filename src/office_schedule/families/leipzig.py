@@ -49,7 +49,6 @@ OFFICE_FIELDS = {"OFFICESELECT_TERMID": "", "OFFICESELECT_RESERVATIONPIN": ""}
 MAX_BACK_STEPS = 8
 
 
-
 # ----------------------------------------------------------------------------- page reading
 
 
