@@ -1,4 +1,4 @@
-"""The ``office-schedule`` command: a thin click layer over the library."""
+"""Commands about sources and snapshots: list, snapshot, run, status, show, reparse."""
 
 from __future__ import annotations
 
@@ -6,110 +6,28 @@ import asyncio
 import csv
 import io
 import json
-import logging
 import signal
-import sys
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
-from .catalog import Source, load_catalog, select_sources
-from .errors import OfficeScheduleError
-from .families import get_family, host_politeness
-from .fetch import Fetcher, Politeness
-from .model import SLOT_FORMAT
-from .store import SQLiteStore, open_store
-from .sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-# -- shared options ------------------------------------------------------------------------
-
-
-def db_option(f: Callable) -> Callable:
-    return click.option(
-        "--db",
-        envvar="OFFICE_SCHEDULE_DB",
-        default="office-schedule.db",
-        show_default=True,
-        help="SQLite store file (or set OFFICE_SCHEDULE_DB).",
-    )(f)
-
-
-def catalog_options(f: Callable) -> Callable:
-    options = [
-        click.option(
-            "--catalog",
-            "catalogs",
-            multiple=True,
-            type=click.Path(dir_okay=False),
-            help="Extra catalog CSV adding or overriding sources (repeatable).",
-        ),
-        click.option(
-            "-i", "--include", multiple=True, help="Wildcards on id or name, comma-separated."
-        ),
-        click.option(
-            "-e", "--exclude", multiple=True, help="Wildcards on id or name, comma-separated."
-        ),
-        click.option(
-            "-t", "--family", "families", multiple=True, help="Family wildcards (tevis, ...)."
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def format_option(*choices: str, default: str = "table") -> Callable:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(choices),
-        default=default,
-        show_default=True,
-        help="Output format.",
-    )
-
-
-def _select(catalogs, include, exclude, families, *, require: bool = True) -> list[Source]:
-    catalog = load_catalog(catalogs)
-    selected = select_sources(catalog, include, exclude, families)
-    if require and not selected:
-        raise click.UsageError(
-            "the selection is empty: no enabled source matches "
-            f"--include {list(include) or '*'} --exclude {list(exclude) or '-'} "
-            f"--family {list(families) or '*'} (see 'office-schedule list')"
-        )
-    return selected
-
-
-class Main(click.Group):
-    """Turn the project's own errors into one clear line and exit code 2."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OfficeScheduleError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=Main)
-@click.version_option(__version__, prog_name="office-schedule")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def main(verbose: int) -> None:
-    """Record the free appointment slots of German public offices."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
+from ..catalog import Source, load_catalog, select_sources
+from ..families import get_family, host_politeness
+from ..fetch import Fetcher, Politeness
+from ..store import SQLiteStore, open_store
+from ..sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
+from . import (
+    _select,
+    catalog_options,
+    console,
+    db_option,
+    err_console,
+    format_option,
+    main,
+)
 
 # -- list ----------------------------------------------------------------------------------
 
@@ -414,178 +332,3 @@ def reparse(catalogs, include, exclude, families, db):
 
 def reparse_source(store: SQLiteStore, source: Source) -> dict[str, int]:
     return store.reparse(source.id, get_family(source.family).parse)
-
-
-# -- exchange ------------------------------------------------------------------------------
-
-
-def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) -> dict:
-    """Stored sources matching the filters: {id: family}, plus catalog metadata fields."""
-    import fnmatch
-
-    from .exchange.metadata import scraper_name
-
-    catalog = load_catalog(catalogs)
-    known: dict[str, tuple[str, str | None]] = {}
-    for sid, name, scraper in store.conn.execute("SELECT id, name, scraper FROM sources"):
-        known[sid] = (name or sid, scraper)
-    for sid in store.source_ids():
-        known.setdefault(sid, (sid, None))
-    chosen, fields = {}, {}
-    split = lambda ps: [p.strip() for x in ps for p in x.split(",") if p.strip()]  # noqa: E731
-    inc, exc, fam = split(include), split(exclude), split(families)
-    for sid, (name, scraper) in sorted(known.items()):
-        source = catalog.get(sid)
-        family = source.family if source else scraper
-        names = (sid, source.name if source else name)
-        if inc and not any(fnmatch.fnmatchcase(n, p) for n in names for p in inc):
-            continue
-        if exc and any(fnmatch.fnmatchcase(n, p) for n in names for p in exc):
-            continue
-        if fam and not any(fnmatch.fnmatchcase(family or "", p) for p in fam):
-            continue
-        chosen[sid] = family
-        if source:
-            fields[sid] = (source.name, scraper_name(source.family), source.index_url)
-    return {"sources": chosen, "fields": fields}
-
-
-@main.command("export")
-@catalog_options
-@db_option
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
-@click.option("--incomplete", is_flag=True, help="Also write the current, unfinished week.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "parquet"]),
-    default="csv",
-    show_default=True,
-    help="csv: the office-schedule-data layout; parquet: OUT/week=YYYY-WW/source_id=ID/.",
-)
-def export_cmd(
-    catalogs, include, exclude, families, db, out_dir, date_from, date_to, incomplete, fmt
-):
-    """Write weekly office-schedule-data files (OUT/raw/YEAR/YEAR-WW.tar.gz, metadata.json)."""
-    from .exchange import export_parquet, export_weeks
-
-    with open_store(db, create=False) as store:
-        chosen = _stored_sources(store, catalogs, include, exclude, families)
-        if not chosen["sources"]:
-            raise click.UsageError("no stored source matches the selection")
-        if fmt == "parquet":
-            written = export_parquet(
-                store,
-                out_dir,
-                chosen["sources"],
-                date_from.date() if date_from else None,
-                date_to.date() if date_to else None,
-                catalog_fields=chosen["fields"],
-            )
-            click.echo(f"{len(written.partitions)} partitions, {written.rows} rows in {out_dir}")
-            return
-        result = export_weeks(
-            store,
-            out_dir,
-            chosen["sources"],
-            date_from.date() if date_from else None,
-            date_to.date() if date_to else None,
-            incomplete=incomplete,
-            catalog_fields=chosen["fields"],
-        )
-    for week in result.weeks_written:
-        click.echo(f"wrote {out_dir}/raw/{week[:4]}/{week}.tar.gz")
-    for week in result.weeks_skipped:
-        click.echo(f"kept existing {week} (finished weeks are never rewritten)")
-    click.echo(f"{len(result.weeks_written)} weeks, {result.files} files, {result.rows} rows")
-
-
-@main.command("import")
-@db_option
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def import_cmd(db, paths):
-    """Import published week files (.tar.gz or a folder of CSVs) and metadata.json."""
-    from .exchange import import_paths
-
-    with open_store(db) as store:
-        store.acquire_lock()
-        for result in import_paths(store, list(paths)):
-            click.echo(
-                f"{result.path}: {result.snapshots} snapshots of {result.sources} sources "
-                f"imported, {result.skipped} already present"
-            )
-
-
-# -- simulate ------------------------------------------------------------------------------
-
-
-@main.group()
-def simulate() -> None:
-    """Simulated offices and booking-system servers on localhost."""
-
-
-@simulate.command("serve")
-@click.option("--port", default=8800, show_default=True, help="Port (0 picks a free one).")
-@click.option(
-    "--catalog-out",
-    type=click.Path(dir_okay=False),
-    default="catalog-sim.csv",
-    show_default=True,
-    help="Where to write the catalog of the simulated sources.",
-)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per second.")
-@click.option("--frozen", is_flag=True, help="Nothing changes while serving.")
-@click.option("--sources", "n_sources", default=2, show_default=True, help="Sources per family.")
-@click.option(
-    "--family",
-    "sim_families",
-    multiple=True,
-    help="Simulate only these families (repeatable; default: every simulated family).",
-)
-@click.option("--hosts", default=1, show_default=True, help="Loopback addresses 127.0.0.1..N.")
-@click.option("--latency", default=0.0, show_default=True, help="Seconds before each answer.")
-@click.option("--flicker", default=0.0, show_default=True, help="Share of slots hidden per tick.")
-@click.option(
-    "--fault",
-    multiple=True,
-    help="SOURCE=MODE, MODE one of down, 500, slow, garbage, truncated, dberror.",
-)
-def simulate_serve(
-    port, catalog_out, seed, speed, frozen, n_sources, sim_families, hosts, latency, flicker, fault
-):
-    """Serve simulated offices until Ctrl-C; GET /__truth__ returns the published slots."""
-    from .simulate import parse_faults, serve
-    from .simulate.families import FAMILY_SERVERS
-
-    chosen = list(sim_families) or list(FAMILY_SERVERS)
-    unknown = [f for f in chosen if f not in FAMILY_SERVERS]
-    if unknown:
-        raise click.BadParameter(
-            f"no simulator for {', '.join(unknown)} (have: {', '.join(FAMILY_SERVERS)})",
-            param_hint="--family",
-        )
-    if not 1 <= hosts <= 250:
-        raise click.BadParameter("must be between 1 and 250", param_hint="--hosts")
-    try:
-        faults = parse_faults(list(fault))
-        serve(
-            port=port,
-            catalog_out=catalog_out,
-            seed=seed,
-            speed=speed,
-            frozen=frozen,
-            n_sources=n_sources,
-            hosts=tuple(f"127.0.0.{i}" for i in range(1, hosts + 1)),
-            latency=latency,
-            flicker=flicker,
-            faults=faults,
-            families={family: n_sources for family in chosen},
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-__all__ = ["main", "SLOT_FORMAT"]

@@ -1,0 +1,55 @@
+"""Bench: published metrics of the real week 2021-28 from a store, against the parse floor.
+
+Imports the raw week into a temporary store (not timed), times ``published_metrics`` for
+2021-28, and the floor: decompressing and parsing every member with ``read_week_csv``.
+Last line: ``seconds=X peak_mb=Y floor_seconds=Z ratio_to_floor=R``.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from office_schedule.analysis import published_metrics
+from office_schedule.exchange import import_paths, read_week_csv
+from office_schedule.store import SQLiteStore
+
+RAW = (
+    Path(__file__).resolve().parents[2] / "shared/data/office-schedule-data/raw/2021/2021-28.tar.gz"
+)
+
+
+def floor_seconds(path: Path) -> float:
+    start = time.perf_counter()
+    with tarfile.open(path, "r:gz") as archive:
+        for member in archive:
+            if member.isfile():
+                read_week_csv(archive.extractfile(member).read(), member.name)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    if not RAW.exists():
+        print(f"missing {RAW}", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "bench.db") as store:
+        import_paths(store, [RAW])
+        start = time.perf_counter()
+        files, _ = published_metrics(store, store.source_ids(), 2021, 28)
+        seconds = time.perf_counter() - start
+        print(f"metrics: {len(files)} files, {sum(map(len, files.values()))} bytes")
+    floor = floor_seconds(RAW)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"seconds={seconds:.2f} peak_mb={peak_mb:.0f} floor_seconds={floor:.2f} "
+        f"ratio_to_floor={seconds / floor:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

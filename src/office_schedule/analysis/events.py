@@ -1,0 +1,272 @@
+"""Appointments and cancellations inferred from successive snapshots of one location.
+
+Our rule (``detect_events``), applied to each location's snapshots in time order:
+
+1. **First snapshot**: a baseline only; nothing is reported.
+2. **Covered range**: between two snapshots only slots later than the newer snapshot's
+   time plus ``grace_minutes`` count, and for bookings only slots not after the last
+   published day of the older snapshot. Slots that fall off the start because time
+   passed and new days that appear at the end of the look-ahead window are therefore
+   not events; days that vanish from the end are caught by rule 5.
+3. **Gaps**: when two snapshots are more than ``max_gap_minutes`` apart (default
+   ``2 × interval + tolerance``) the pair reports nothing; the newer snapshot is the new
+   baseline.
+4. **Stale offices**: when the older snapshot still lists a free slot that began more
+   than ``stale_minutes`` before it was taken, the office had stopped updating; the
+   bulk change when it resumes reports nothing.
+5. **Mass changes**: when at least ``mass_min`` slots were free in the covered range and
+   more than ``mass_share`` of them vanish at once, the pair is an office withdrawal or
+   an erratic update, not bookings: it reports nothing. Likewise a day whose free slots
+   (at least ``day_min``) all vanish at once was withdrawn by the office (closed that
+   day): its slots are not bookings.
+6. **Booked** (appointment): a slot free in the older snapshot and missing in the newer
+   one, *confirmed* by still being missing in the snapshot after that. A slot that is
+   gone for one snapshot and back in the next (flicker) is neither booked nor
+   cancelled. The detection time is the first snapshot without the slot, so the
+   booking happened between the previous snapshot and ``detected``.
+7. **Cancelled**: a slot we reported booked that is free again. Slots never seen
+   booked (withdrawn blocks coming back, slots booked before the first snapshot or
+   during a gap) are not cancellations.
+
+``reference_events`` implements the published dataset's counting rule for comparison
+(docs/protocols/metrics.md section 4): no confirmation, 16-minute rule on 15-minute
+buckets, first/last free slot excluded (with its quirks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+SCHEMA = {
+    "location_id": pl.Utf8,
+    "detected": pl.Datetime("us"),
+    "slot": pl.Datetime("us"),
+    "lead_minutes": pl.Int64,
+    "event": pl.Utf8,
+}
+_DAY = 1440
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def to_minutes(t: str | datetime | int | np.integer) -> int:
+    """Minutes since 1970 (naive local) of a snapshot time."""
+    if isinstance(t, (int, np.integer)):
+        return int(t)
+    if isinstance(t, datetime):
+        return int(np.datetime64(t, "m").astype(np.int64))
+    return int(np.datetime64(t.replace(" ", "T")[:16], "m").astype(np.int64))
+
+
+def _as_array(slots) -> np.ndarray:
+    arr = np.asarray(slots, dtype=np.int64)
+    if arr.size > 1 and np.any(arr[1:] <= arr[:-1]):
+        arr = np.unique(arr)
+    return arr
+
+
+def _frame(location_id: str, det: list, slot: list, kind: list) -> pl.DataFrame:
+    """Events as a DataFrame from lists of minute arrays."""
+    if not det:
+        return pl.DataFrame(schema=SCHEMA)
+    d = np.concatenate(det)
+    s = np.concatenate(slot)
+    k = np.concatenate(kind)
+    order = np.lexsort((s, d))
+    d, s, k = d[order], s[order], k[order]
+    return pl.DataFrame(
+        {
+            "location_id": pl.Series([location_id] * len(d), dtype=pl.Utf8),
+            "detected": pl.Series(d * 60_000_000).cast(pl.Datetime("us")),
+            "slot": pl.Series(s * 60_000_000).cast(pl.Datetime("us")),
+            "lead_minutes": pl.Series(s - d),
+            "event": pl.Series(np.where(k == 1, "booked", "cancelled"), dtype=pl.Utf8),
+        }
+    )
+
+
+def _in_range(arr: np.ndarray, lo: int, hi: float) -> np.ndarray:
+    """Elements of sorted ``arr`` with ``lo < x <= hi``."""
+    a = np.searchsorted(arr, lo, side="right")
+    b = len(arr) if hi == np.inf else np.searchsorted(arr, hi, side="right")
+    return arr[a:b]
+
+
+def _horizon(arr: np.ndarray) -> float:
+    """End of the last published day (last minute of the day of the latest free slot)."""
+    if not len(arr):
+        return np.inf
+    return (int(arr[-1]) // _DAY + 1) * _DAY - 1
+
+
+def _drop_whole_days(before: np.ndarray, vanished: np.ndarray, day_min: int) -> np.ndarray:
+    """``vanished`` without the days on which all of at least ``day_min`` free slots vanished."""
+    if len(vanished) < day_min:
+        return vanished
+    days_v = vanished // _DAY
+    uv, cv = np.unique(days_v, return_counts=True)
+    ub, cb = np.unique(before // _DAY, return_counts=True)
+    whole = uv[(cv >= day_min) & (cv == cb[np.searchsorted(ub, uv)])]
+    return vanished[~np.isin(days_v, whole)] if len(whole) else vanished
+
+
+def detect_events(
+    snapshots: Iterable[tuple[str | datetime | int, Sequence[int] | np.ndarray]],
+    interval_minutes: float = 15,
+    *,
+    location_id: str = "",
+    tolerance_minutes: float = 5,
+    max_gap_minutes: float | None = None,
+    grace_minutes: int = 15,
+    stale_minutes: int = 60,
+    mass_min: int = 10,
+    mass_share: float = 0.5,
+    day_min: int = 5,
+) -> pl.DataFrame:
+    """Booked/cancelled events of one location from ``(time, free slot minutes)`` pairs."""
+    if max_gap_minutes is None:
+        max_gap_minutes = 2 * interval_minutes + tolerance_minutes
+    det: list[np.ndarray] = []
+    slot: list[np.ndarray] = []
+    kind: list[np.ndarray] = []
+    prev: np.ndarray | None = None
+    prev_t = 0
+    pending, pend_t = _EMPTY, 0  # vanished at pend_t, awaiting confirmation
+    booked = _EMPTY  # confirmed booked slots, sorted
+
+    def emit(times: int, slots: np.ndarray, code: int) -> None:
+        det.append(np.full(len(slots), times, dtype=np.int64))
+        slot.append(slots)
+        kind.append(np.full(len(slots), code, dtype=np.int8))
+
+    for t_raw, raw in snapshots:
+        t = to_minutes(t_raw)
+        cur = raw if raw is prev else _as_array(raw)
+        if prev is None:
+            prev, prev_t = cur, t
+            continue
+        same = cur is prev or (len(cur) == len(prev) and np.array_equal(cur, prev))
+        live = same or (
+            t - prev_t <= max_gap_minutes and not (len(prev) and prev[0] < prev_t - stale_minutes)
+        )
+        mass = False
+        if live and not same:
+            lo, hi = t + grace_minutes, _horizon(prev)
+            before = _in_range(prev, lo, hi)
+            vanished = np.setdiff1d(before, cur, assume_unique=True)
+            mass = len(before) >= mass_min and len(vanished) > mass_share * len(before)
+        if len(pending) and not mass:  # confirm (an erratic snapshot defers it)
+            gone = pending[~np.isin(pending, cur, assume_unique=True)]
+            if len(gone):
+                emit(pend_t, gone, 1)
+                booked = np.union1d(booked, gone)
+            pending = _EMPTY
+        if same:
+            prev_t = t
+            continue
+        back = cur[np.isin(cur, booked, assume_unique=True)] if len(booked) else _EMPTY
+        if live:  # an erratic update hides slots; it does not show booked ones free
+            if not mass:
+                pending, pend_t = _drop_whole_days(before, vanished, day_min), t
+            back = _in_range(back, lo, np.inf)
+            if len(back):
+                emit(t, back, 0)
+        if len(back):
+            booked = np.setdiff1d(booked, back, assume_unique=True)
+        if len(booked) and booked[0] <= t:
+            booked = booked[np.searchsorted(booked, t, side="right") :]
+        prev, prev_t = cur, t
+    return _frame(location_id, det, slot, kind)
+
+
+def reference_events(
+    snapshots: Iterable[tuple[str | datetime | int, Sequence[int] | np.ndarray]],
+    *,
+    location_id: str = "",
+) -> pl.DataFrame:
+    """The published dataset's rule: every disappearance a booking, every return a cancellation.
+
+    Counts only when the previous row's 15-minute bucket is less than 16 minutes earlier;
+    a vanished slot is not counted when it is the first (no earlier slot free now) or the
+    last (no later slot free before) free slot, unless it is both (the Q1 quirk).
+    """
+    det: list[np.ndarray] = []
+    slot: list[np.ndarray] = []
+    kind: list[np.ndarray] = []
+    prev: np.ndarray | None = None
+    prev_bucket = 0
+    appointed = _EMPTY
+    for t_raw, raw in snapshots:
+        t = to_minutes(t_raw)
+        bucket = t - t % 15
+        cur = raw if raw is prev else _as_array(raw)
+        if prev is None:
+            prev, prev_bucket = cur, bucket
+            continue
+        counts = bucket - prev_bucket < 16
+        if cur is not prev and not (len(cur) == len(prev) and np.array_equal(cur, prev)):
+            back = cur[np.isin(cur, appointed, assume_unique=True)] if len(appointed) else _EMPTY
+            vanished = np.setdiff1d(prev, cur, assume_unique=True)
+            if counts and len(vanished):
+                is_first = len(cur) == 0 or vanished < cur[0]
+                is_last = vanished == prev[-1]
+                keep = vanished[(is_first == is_last)]
+                if len(keep):
+                    det.append(np.full(len(keep), t, dtype=np.int64))
+                    slot.append(keep)
+                    kind.append(np.ones(len(keep), dtype=np.int8))
+            if counts and len(back):
+                det.append(np.full(len(back), t, dtype=np.int64))
+                slot.append(back)
+                kind.append(np.zeros(len(back), dtype=np.int8))
+            if len(back):
+                appointed = np.setdiff1d(appointed, back, assume_unique=True)
+            if len(vanished):
+                appointed = np.union1d(appointed, vanished)
+        prev, prev_bucket = cur, bucket
+    return _frame(location_id, det, slot, kind)
+
+
+def _location_series(store, source_id: str, start: str, end: str) -> dict[str, list]:
+    """``{location: [(minutes, free array), ...]}`` from the store; absent = no snapshot."""
+    series: dict[str, list] = {}
+    for taken_at, _status, locs in store.states(source_id, start, end):
+        t = to_minutes(taken_at)
+        for loc, arr in locs.items():
+            series.setdefault(loc, []).append((t, arr))
+    return series
+
+
+def store_events(
+    store,
+    source_ids: Iterable[str],
+    start: str = "",
+    end: str = "9999",
+    *,
+    rule: str = "ours",
+    **options,
+) -> pl.DataFrame:
+    """Events of every location of ``source_ids`` between ``start`` and ``end`` (taken_at).
+
+    ``rule="reference"`` uses the published dataset's rule; ``options`` go to
+    ``detect_events`` (e.g. ``interval_minutes``, ``max_gap_minutes``).
+    """
+    frames = []
+    for sid in source_ids:
+        for loc, snaps in _location_series(store, sid, start, end).items():
+            if rule == "reference":
+                df = reference_events(snaps, location_id=loc)
+            else:
+                df = detect_events(snaps, location_id=loc, **options)
+            if df.height:
+                frames.append(df.with_columns(pl.lit(sid).alias("source_id")))
+    cols = ["source_id", *SCHEMA]
+    if not frames:
+        return pl.DataFrame(schema={"source_id": pl.Utf8, **SCHEMA})
+    return pl.concat(frames).select(cols)
+
+
+__all__ = ["detect_events", "reference_events", "store_events", "to_minutes"]

@@ -1,0 +1,149 @@
+"""Insights from events and snapshots, per location, source or city, as polars DataFrames."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import polars as pl
+
+from .events import store_events, to_minutes
+
+CITY_PREFIXES = re.compile(
+    r"^(Magistrat der Stadt|Stadtverwaltung|Landratsamt|Landkreis|Gemeinde|Kreis|Stadt)\s+",
+    re.IGNORECASE,
+)
+_DAY = 1440
+
+
+def city_of(source_id: str, catalog: dict | None) -> str:
+    """``params["city"]`` of the catalog source, else its name without "Stadt ", ... prefixes."""
+    src = (catalog or {}).get(source_id)
+    if src is None:
+        return source_id
+    city = src.params.get("city")
+    if city:
+        return city
+    return CITY_PREFIXES.sub("", src.name).strip() or source_id
+
+
+def _offered(store, source_ids: Iterable[str], start: str, end: str) -> pl.DataFrame:
+    """Distinct free slots seen per location and snapshot day."""
+    rows: dict[tuple[str, str, int], set] = {}
+    for sid in source_ids:
+        for taken_at, _status, locs in store.states(sid, start, end):
+            day = to_minutes(taken_at) // _DAY
+            for loc, arr in locs.items():
+                rows.setdefault((sid, loc, day), set()).update(arr.tolist())
+    return pl.DataFrame(
+        [(s, loc, d * _DAY * 60_000_000, len(v)) for (s, loc, d), v in rows.items()],
+        schema={"source_id": pl.Utf8, "location_id": pl.Utf8, "t": pl.Int64, "offered": pl.Int64},
+        orient="row",
+    ).select(
+        "source_id", "location_id", pl.col("t").cast(pl.Datetime("us")).dt.date().alias("date"),
+        "offered",
+    )  # fmt: skip
+
+
+def _group_col(df: pl.DataFrame, by: str, catalog: dict | None) -> pl.DataFrame:
+    if by == "location":
+        key = pl.col("source_id") + "/" + pl.col("location_id")
+    elif by == "city":
+        key = pl.col("source_id").map_elements(lambda s: city_of(s, catalog), pl.Utf8)
+    else:
+        key = pl.col("source_id")
+    return df.with_columns(key.alias(by))
+
+
+def _counts(ev: pl.DataFrame, keys: list) -> list:
+    return [
+        (pl.col("event") == "booked").sum().alias("appointments"),
+        (pl.col("event") == "cancelled").sum().alias("cancellations"),
+    ]
+
+
+def insights(
+    store,
+    catalog: dict | None,
+    source_ids: Iterable[str],
+    start: str = "",
+    end: str = "9999",
+    by: str = "source",
+    events: pl.DataFrame | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Tables: summary, daily, weekly, lead_time, slot_hour, slot_weekday, booking_hour,
+    booking_weekday, busiest_hours; the first column is the group (``by``)."""
+    if by not in ("source", "location", "city"):
+        raise ValueError(f"by must be source, location or city, not {by!r}")
+    source_ids = list(source_ids)
+    ev = events if events is not None else store_events(store, source_ids, start, end)
+    ev = _group_col(ev, by, catalog)
+    booked = ev.filter(pl.col("event") == "booked")
+    offered = _group_col(_offered(store, source_ids, start, end), by, catalog)
+    out: dict[str, pl.DataFrame] = {}
+    counts = _counts(ev, [by])
+    daily_ev = ev.group_by(by, pl.col("detected").dt.date().alias("date")).agg(counts)
+    daily_off = offered.group_by(by, "date").agg(pl.col("offered").sum().alias("slots_offered"))
+    out["daily"] = (
+        daily_off.join(daily_ev, on=[by, "date"], how="full", coalesce=True)
+        .fill_null(0)
+        .sort(by, "date")
+    )
+    rate = (pl.col("cancellations") / pl.col("appointments")).alias("cancellation_rate")
+    out["weekly"] = (
+        out["daily"]
+        .group_by(by, pl.col("date").dt.strftime("%G-W%V").alias("week"))
+        .agg(pl.col("appointments", "cancellations", "slots_offered").sum())
+        .with_columns(rate)
+        .sort(by, "week")
+    )
+    lead_days = pl.col("lead_minutes") / _DAY
+    out["lead_time"] = (
+        booked.group_by(by)
+        .agg(
+            lead_days.median().alias("median_days"),
+            lead_days.quantile(0.1, "linear").alias("p10_days"),
+            lead_days.quantile(0.9, "linear").alias("p90_days"),
+            (pl.col("lead_minutes") <= _DAY).mean().alias("within_1d"),
+            (pl.col("lead_minutes") <= 7 * _DAY).mean().alias("within_1w"),
+            (pl.col("lead_minutes") <= 28 * _DAY).mean().alias("within_4w"),
+        )
+        .sort(by)
+    )
+    for name, col, part in (
+        ("slot_hour", "slot", "hour"),
+        ("slot_weekday", "slot", "weekday"),
+        ("booking_hour", "detected", "hour"),
+        ("booking_weekday", "detected", "weekday"),
+    ):
+        expr = pl.col(col).dt.hour() if part == "hour" else pl.col(col).dt.weekday()
+        src = booked if col == "slot" else ev
+        aggs = counts[:1] if col == "slot" else counts
+        out[name] = src.group_by(by, expr.alias(part)).agg(aggs).sort(by, part)
+    out["busiest_hours"] = (
+        booked.group_by(
+            by,
+            pl.col("detected").dt.weekday().alias("weekday"),
+            pl.col("detected").dt.hour().alias("hour"),
+        )
+        .agg(pl.len().alias("appointments"))
+        .sort([by, "appointments", "weekday", "hour"], descending=[False, True, False, False])
+        .group_by(by, maintain_order=True)
+        .head(5)
+    )
+    totals = (
+        out["daily"]
+        .group_by(by)
+        .agg(pl.col("appointments", "cancellations").sum(), pl.len().alias("days"))
+    )
+    distinct = offered.group_by(by).agg(pl.col("offered").sum().alias("slots_offered"))
+    out["summary"] = (
+        totals.join(distinct, on=by, how="left")
+        .join(out["lead_time"], on=by, how="left")
+        .with_columns(rate)
+        .sort(by)
+    )
+    return out
+
+
+__all__ = ["city_of", "insights"]

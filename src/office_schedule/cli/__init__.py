@@ -1,0 +1,107 @@
+"""The ``office-schedule`` command: a thin click layer over the library.
+
+Commands live in submodules by topic (sources and sweeps, data exchange and analysis,
+simulator); this module holds the group and the options they share.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from .. import __version__
+from ..catalog import Source, load_catalog, select_sources
+from ..errors import OfficeScheduleError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+# -- shared options ------------------------------------------------------------------------
+
+
+def db_option(f: Callable) -> Callable:
+    return click.option(
+        "--db",
+        envvar="OFFICE_SCHEDULE_DB",
+        default="office-schedule.db",
+        show_default=True,
+        help="SQLite store file (or set OFFICE_SCHEDULE_DB).",
+    )(f)
+
+
+def catalog_options(f: Callable) -> Callable:
+    options = [
+        click.option(
+            "--catalog",
+            "catalogs",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help="Extra catalog CSV adding or overriding sources (repeatable).",
+        ),
+        click.option(
+            "-i", "--include", multiple=True, help="Wildcards on id or name, comma-separated."
+        ),
+        click.option(
+            "-e", "--exclude", multiple=True, help="Wildcards on id or name, comma-separated."
+        ),
+        click.option(
+            "-t", "--family", "families", multiple=True, help="Family wildcards (tevis, ...)."
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def format_option(*choices: str, default: str = "table") -> Callable:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def _select(catalogs, include, exclude, families, *, require: bool = True) -> list[Source]:
+    catalog = load_catalog(catalogs)
+    selected = select_sources(catalog, include, exclude, families)
+    if require and not selected:
+        raise click.UsageError(
+            "the selection is empty: no enabled source matches "
+            f"--include {list(include) or '*'} --exclude {list(exclude) or '-'} "
+            f"--family {list(families) or '*'} (see 'office-schedule list')"
+        )
+    return selected
+
+
+class Main(click.Group):
+    """Turn the project's own errors into one clear line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OfficeScheduleError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=Main)
+@click.version_option(__version__, prog_name="office-schedule")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Record the free appointment slots of German public offices."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+from . import data, scrape, simulator  # noqa: E402,F401  (registers the commands)
+
+__all__ = ["main"]

@@ -1,0 +1,186 @@
+"""Commands about data exchange and analysis: export, import, metrics."""
+
+from __future__ import annotations
+
+import click
+
+from ..catalog import load_catalog
+from ..store import SQLiteStore, open_store
+from . import catalog_options, db_option, main
+
+# -- exchange ------------------------------------------------------------------------------
+
+
+def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) -> dict:
+    """Stored sources matching the filters: {id: family}, plus catalog metadata fields."""
+    import fnmatch
+
+    from ..exchange.metadata import scraper_name
+
+    catalog = load_catalog(catalogs)
+    known: dict[str, tuple[str, str | None]] = {}
+    for sid, name, scraper in store.conn.execute("SELECT id, name, scraper FROM sources"):
+        known[sid] = (name or sid, scraper)
+    for sid in store.source_ids():
+        known.setdefault(sid, (sid, None))
+    chosen, fields = {}, {}
+    split = lambda ps: [p.strip() for x in ps for p in x.split(",") if p.strip()]  # noqa: E731
+    inc, exc, fam = split(include), split(exclude), split(families)
+    for sid, (name, scraper) in sorted(known.items()):
+        source = catalog.get(sid)
+        family = source.family if source else scraper
+        names = (sid, source.name if source else name)
+        if inc and not any(fnmatch.fnmatchcase(n, p) for n in names for p in inc):
+            continue
+        if exc and any(fnmatch.fnmatchcase(n, p) for n in names for p in exc):
+            continue
+        if fam and not any(fnmatch.fnmatchcase(family or "", p) for p in fam):
+            continue
+        chosen[sid] = family
+        if source:
+            fields[sid] = (source.name, scraper_name(source.family), source.index_url)
+    return {"sources": chosen, "fields": fields}
+
+
+@main.command("export")
+@catalog_options
+@db_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+@click.option("--incomplete", is_flag=True, help="Also write the current, unfinished week.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="csv: the office-schedule-data layout; parquet: OUT/week=YYYY-WW/source_id=ID/.",
+)
+def export_cmd(
+    catalogs, include, exclude, families, db, out_dir, date_from, date_to, incomplete, fmt
+):
+    """Write weekly office-schedule-data files (OUT/raw/YEAR/YEAR-WW.tar.gz, metadata.json)."""
+    from ..exchange import export_parquet, export_weeks
+
+    with open_store(db, create=False) as store:
+        chosen = _stored_sources(store, catalogs, include, exclude, families)
+        if not chosen["sources"]:
+            raise click.UsageError("no stored source matches the selection")
+        if fmt == "parquet":
+            written = export_parquet(
+                store,
+                out_dir,
+                chosen["sources"],
+                date_from.date() if date_from else None,
+                date_to.date() if date_to else None,
+                catalog_fields=chosen["fields"],
+            )
+            click.echo(f"{len(written.partitions)} partitions, {written.rows} rows in {out_dir}")
+            return
+        result = export_weeks(
+            store,
+            out_dir,
+            chosen["sources"],
+            date_from.date() if date_from else None,
+            date_to.date() if date_to else None,
+            incomplete=incomplete,
+            catalog_fields=chosen["fields"],
+        )
+    for week in result.weeks_written:
+        click.echo(f"wrote {out_dir}/raw/{week[:4]}/{week}.tar.gz")
+    for week in result.weeks_skipped:
+        click.echo(f"kept existing {week} (finished weeks are never rewritten)")
+    click.echo(f"{len(result.weeks_written)} weeks, {result.files} files, {result.rows} rows")
+
+
+@main.command("import")
+@db_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def import_cmd(db, paths):
+    """Import published week files (.tar.gz or a folder of CSVs) and metadata.json."""
+    from ..exchange import import_paths
+
+    with open_store(db) as store:
+        store.acquire_lock()
+        for result in import_paths(store, list(paths)):
+            click.echo(
+                f"{result.path}: {result.snapshots} snapshots of {result.sources} sources "
+                f"imported, {result.skipped} already present"
+            )
+
+
+@main.command("metrics")
+@catalog_options
+@db_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+def metrics_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to):
+    """Write the published weekly metrics (OUT/metrics/YEAR/YEAR-WW.tar.gz), exactly.
+
+    The weeks of the range are computed as one run: the counting state carries from week to
+    week, as in the published dataset, starting empty at --from.
+    """
+    from ..analysis import write_metrics_weeks
+
+    with open_store(db, create=False) as store:
+        chosen = _stored_sources(store, catalogs, include, exclude, families)
+        if not chosen["sources"]:
+            raise click.UsageError("no stored source matches the selection")
+        paths = write_metrics_weeks(
+            store,
+            out_dir,
+            chosen["sources"],
+            date_from.date() if date_from else None,
+            date_to.date() if date_to else None,
+        )
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(paths)} weeks")
+
+
+@main.command("insights")
+@catalog_options
+@db_option
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+@click.option(
+    "--by",
+    type=click.Choice(["source", "location", "city"]),
+    default="source",
+    show_default=True,
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, by, fmt):
+    """Appointments, cancellations, lead times and busy hours per source, location or city."""
+    import json
+
+    import polars as pl
+
+    from ..analysis import insights
+
+    catalog = load_catalog(catalogs)
+    with open_store(db, create=False) as store:
+        chosen = _stored_sources(store, catalogs, include, exclude, families)
+        if not chosen["sources"]:
+            raise click.UsageError("no stored source matches the selection")
+        tables = insights(
+            store,
+            catalog,
+            list(chosen["sources"]),
+            start=date_from.strftime("%Y-%m-%d") if date_from else "",
+            end=date_to.strftime("%Y-%m-%d") if date_to else "9999",
+            by=by,
+        )
+    if fmt == "json":
+        click.echo(json.dumps({k: v.to_dicts() for k, v in tables.items()}, default=str))
+    elif fmt == "csv":
+        for name, frame in tables.items():
+            click.echo(f"# {name}")
+            click.echo(frame.write_csv(), nl=False)
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160):
+            for name, frame in tables.items():
+                click.echo(f"\n{name}")
+                click.echo(frame)
