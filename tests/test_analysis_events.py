@@ -82,6 +82,20 @@ def test_mass_change_and_whole_day_withdrawal_are_not_bookings():
     assert events(seq(s, s[1:], s[1:])) == ["booked"]
 
 
+def test_erratic_snapshot_keeps_the_baseline():
+    s = SLOTS + [DAY2 + 1440 + 15 * i for i in range(6)]
+    b = s[:4] + s[5:]  # s[4] booked while the office published an erratic snapshot
+    df = detect_events(seq(s, s[:3], b, b))
+    assert df["event"].to_list() == ["booked"]
+    assert df["slot"][0] == datetime(2021, 7, 13, 9, 0)
+    assert df["detected"][0] == datetime(2021, 7, 12, 8, 30)  # first reliable snapshot
+    # a booked slot freed while the erratic snapshot hid it: cancelled when seen again
+    c = s[:4] + s[5:]
+    df = detect_events(seq(s, c, c, s[:3], s, s))
+    assert df["event"].to_list() == ["booked", "cancelled"]
+    assert df["detected"][1] == datetime(2021, 7, 12, 9, 0)
+
+
 def test_stale_office_bulk_update_is_not_events():
     past = [T0 - 300]  # a slot five hours in the past: the office stopped updating
     s = past + SLOTS

@@ -16,7 +16,12 @@ Our rule (``detect_events``), applied to each location's snapshots in time order
    bulk change when it resumes reports nothing.
 5. **Mass changes**: when at least ``mass_min`` slots were free in the covered range and
    more than ``mass_share`` of them vanish at once, the pair is an office withdrawal or
-   an erratic update, not bookings: it reports nothing. Likewise a day whose free slots
+   an erratic update, not bookings: it reports nothing. The older snapshot stays the
+   baseline for the next one: if the change was erratic (the slots are back), the next
+   pair is judged against the state before it, so bookings and cancellations hidden by
+   the erratic snapshot are still found, detected at the first reliable snapshot; if
+   the change persists (withdrawal), the newer snapshot becomes the baseline and the
+   vanished slots are never bookings. Likewise a day whose free slots
    (at least ``day_min``) all vanish at once was withdrawn by the office (closed that
    day): its slots are not bookings.
 6. **Booked** (appointment): a slot free in the older snapshot and missing in the newer
@@ -88,6 +93,15 @@ def _frame(location_id: str, det: list, slot: list, kind: list) -> pl.DataFrame:
     )
 
 
+def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which elements of ``a`` are in sorted ``b`` (``np.isin`` without its overhead)."""
+    if not len(b) or not len(a):
+        return np.zeros(len(a), dtype=bool)
+    pos = np.searchsorted(b, a)
+    pos[pos == len(b)] = len(b) - 1
+    return b[pos] == a
+
+
 def _in_range(arr: np.ndarray, lo: int, hi: float) -> np.ndarray:
     """Elements of sorted ``arr`` with ``lo < x <= hi``."""
     a = np.searchsorted(arr, lo, side="right")
@@ -133,7 +147,9 @@ def detect_events(
     slot: list[np.ndarray] = []
     kind: list[np.ndarray] = []
     prev: np.ndarray | None = None
+    last_raw = last = None  # the previous raw array and its checked copy
     prev_t = 0
+    held = False  # prev is a baseline kept across an erratic snapshot
     pending, pend_t = _EMPTY, 0  # vanished at pend_t, awaiting confirmation
     booked = _EMPTY  # confirmed booked slots, sorted
 
@@ -144,7 +160,8 @@ def detect_events(
 
     for t_raw, raw in snapshots:
         t = to_minutes(t_raw)
-        cur = raw if raw is prev else _as_array(raw)
+        cur = last if raw is last_raw else _as_array(raw)
+        last_raw, last = raw, cur
         if prev is None:
             prev, prev_t = cur, t
             continue
@@ -156,10 +173,10 @@ def detect_events(
         if live and not same:
             lo, hi = t + grace_minutes, _horizon(prev)
             before = _in_range(prev, lo, hi)
-            vanished = np.setdiff1d(before, cur, assume_unique=True)
+            vanished = before[~_member(before, cur)]
             mass = len(before) >= mass_min and len(vanished) > mass_share * len(before)
         if len(pending) and not mass:  # confirm (an erratic snapshot defers it)
-            gone = pending[~np.isin(pending, cur, assume_unique=True)]
+            gone = pending[~_member(pending, cur)]
             if len(gone):
                 emit(pend_t, gone, 1)
                 booked = np.union1d(booked, gone)
@@ -167,7 +184,7 @@ def detect_events(
         if same:
             prev_t = t
             continue
-        back = cur[np.isin(cur, booked, assume_unique=True)] if len(booked) else _EMPTY
+        back = booked[_member(booked, cur)] if len(booked) else _EMPTY
         if live:  # an erratic update hides slots; it does not show booked ones free
             if not mass:
                 pending, pend_t = _drop_whole_days(before, vanished, day_min), t
@@ -175,10 +192,13 @@ def detect_events(
             if len(back):
                 emit(t, back, 0)
         if len(back):
-            booked = np.setdiff1d(booked, back, assume_unique=True)
+            booked = booked[~_member(booked, back)]
         if len(booked) and booked[0] <= t:
             booked = booked[np.searchsorted(booked, t, side="right") :]
-        prev, prev_t = cur, t
+        if mass and not held:  # erratic for one snapshot? keep the baseline to compare with
+            prev, held = np.union1d(prev, cur), True
+        else:
+            prev, prev_t, held = cur, t, False
     return _frame(location_id, det, slot, kind)
 
 
@@ -197,19 +217,21 @@ def reference_events(
     slot: list[np.ndarray] = []
     kind: list[np.ndarray] = []
     prev: np.ndarray | None = None
+    last_raw = last = None
     prev_bucket = 0
     appointed = _EMPTY
     for t_raw, raw in snapshots:
         t = to_minutes(t_raw)
         bucket = t - t % 15
-        cur = raw if raw is prev else _as_array(raw)
+        cur = last if raw is last_raw else _as_array(raw)
+        last_raw, last = raw, cur
         if prev is None:
             prev, prev_bucket = cur, bucket
             continue
         counts = bucket - prev_bucket < 16
         if cur is not prev and not (len(cur) == len(prev) and np.array_equal(cur, prev)):
-            back = cur[np.isin(cur, appointed, assume_unique=True)] if len(appointed) else _EMPTY
-            vanished = np.setdiff1d(prev, cur, assume_unique=True)
+            back = appointed[_member(appointed, cur)] if len(appointed) else _EMPTY
+            vanished = prev[~_member(prev, cur)]
             if counts and len(vanished):
                 is_first = len(cur) == 0 or vanished < cur[0]
                 is_last = vanished == prev[-1]
@@ -223,7 +245,7 @@ def reference_events(
                 slot.append(back)
                 kind.append(np.zeros(len(back), dtype=np.int8))
             if len(back):
-                appointed = np.setdiff1d(appointed, back, assume_unique=True)
+                appointed = appointed[~_member(appointed, back)]
             if len(vanished):
                 appointed = np.union1d(appointed, vanished)
         prev, prev_bucket = cur, bucket

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import polars as pl
 
 from .events import store_events, to_minutes
@@ -29,12 +30,18 @@ def city_of(source_id: str, catalog: dict | None) -> str:
 
 def _offered(store, source_ids: Iterable[str], start: str, end: str) -> pl.DataFrame:
     """Distinct free slots seen per location and snapshot day."""
-    rows: dict[tuple[str, str, int], set] = {}
+    runs: dict[tuple[str, str, int], list[np.ndarray]] = {}
+    last: dict[tuple[str, str, int], np.ndarray] = {}
     for sid in source_ids:
         for taken_at, _status, locs in store.states(sid, start, end):
             day = to_minutes(taken_at) // _DAY
             for loc, arr in locs.items():
-                rows.setdefault((sid, loc, day), set()).update(arr.tolist())
+                key = (sid, loc, day)
+                if last.get(key) is arr:  # the store hands back the same array while unchanged
+                    continue
+                last[key] = arr
+                runs.setdefault(key, []).append(arr)
+    rows = {key: np.unique(np.concatenate(v)) for key, v in runs.items()}
     return pl.DataFrame(
         [(s, loc, d * _DAY * 60_000_000, len(v)) for (s, loc, d), v in rows.items()],
         schema={"source_id": pl.Utf8, "location_id": pl.Utf8, "t": pl.Int64, "offered": pl.Int64},
