@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from office_schedule.analysis import published_metrics
+from office_schedule.analysis import insights, published_metrics, store_events
+from office_schedule.catalog import load_catalog
 from office_schedule.exchange import import_paths, read_week_csv
 from office_schedule.store import SQLiteStore
 
@@ -42,6 +43,15 @@ def main() -> int:
         files, _ = published_metrics(store, store.source_ids(), 2021, 28)
         seconds = time.perf_counter() - start
         print(f"metrics: {len(files)} files, {sum(map(len, files.values()))} bytes")
+        start = time.perf_counter()
+        ids = store.source_ids()
+        events = store_events(store, ids)
+        tables = insights(store, load_catalog(), ids, events=events)
+        both = time.perf_counter() - start
+        print(
+            f"events and insights: {events.height} events, {len(tables)} tables in {both:.2f} s "
+            "(target 10 s)"
+        )
     floor = floor_seconds(RAW)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

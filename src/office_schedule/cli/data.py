@@ -184,3 +184,29 @@ def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, b
             for name, frame in tables.items():
                 click.echo(f"\n{name}")
                 click.echo(frame)
+
+
+@main.command("report")
+@catalog_options
+@db_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+def report_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to):
+    """Write a static report: PNG/SVG charts and OUT/index.html with the insight tables."""
+    from ..report import write_report
+
+    catalog = load_catalog(catalogs)
+    with open_store(db, create=False) as store:
+        chosen = _stored_sources(store, catalogs, include, exclude, families)
+        if not chosen["sources"]:
+            raise click.UsageError("no stored source matches the selection")
+        index = write_report(
+            store,
+            catalog,
+            list(chosen["sources"]),
+            out_dir,
+            start=date_from.strftime("%Y-%m-%d") if date_from else "",
+            end=date_to.strftime("%Y-%m-%d") if date_to else "9999",
+        )
+    click.echo(f"wrote {index}")

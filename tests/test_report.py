@@ -1,0 +1,43 @@
+"""The static report on a real slice of the published data."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from office_schedule.catalog import load_catalog
+from office_schedule.exchange import import_paths
+from office_schedule.report import write_report
+from office_schedule.store import SQLiteStore
+
+from .conftest import FIXTURES
+
+SLICE = FIXTURES / "office-schedule-data" / "2021-28"
+
+
+def test_report_files_html_and_determinism(tmp_path):
+    with SQLiteStore(tmp_path / "x.db") as store:
+        list(import_paths(store, [SLICE]))
+        sources = store.source_ids()
+        catalog = load_catalog()
+        index = write_report(store, catalog, sources, tmp_path / "a")
+        again = write_report(store, catalog, sources, tmp_path / "b")
+    assert index == tmp_path / "a" / "index.html"
+    page = index.read_text(encoding="utf-8")
+    charts = sorted((tmp_path / "a" / "charts").iterdir())
+    pngs = [p for p in charts if p.suffix == ".png"]
+    svgs = [p for p in charts if p.suffix == ".svg"]
+    # one hourly chart per source and per city, lead time per city and overall, two hours
+    assert len(pngs) == len(svgs) >= len(sources) + 4
+    assert {f"source-{s}.png" for s in sources} <= {p.name for p in pngs}
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for svg in svgs:
+        assert ET.fromstring(svg.read_bytes()).tag.endswith("svg")
+        assert svg.read_bytes() == (tmp_path / "b" / "charts" / svg.name).read_bytes()
+    linked = set(re.findall(r'(?:src|href)="charts/([^"]+)"', page))
+    assert {p.name for p in charts} == linked
+    assert "Summary per city" in page and "Summary per source" in page
+    assert "<table>" in page and "<th>appointments</th>" in page and ">Jena<" in page
+    assert "http://" not in page.replace("http://www.w3.org", "") and "<script" not in page
+    assert page == again.read_text(encoding="utf-8")
