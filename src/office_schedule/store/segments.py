@@ -9,8 +9,10 @@ nothing outside itself, so weeks can be imported in any order and merged again.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -159,15 +161,31 @@ def save(conn: sqlite3.Connection, source_id: str, week: str, snapshots: list[Sn
     )
 
 
+#: decoded segments by (source, week, digest of the blob); analysis reads a week several times
+_DECODED: OrderedDict[tuple[str, str, str], list[Snapshot]] = OrderedDict()
+_DECODED_MAX = 64
+
+
+def _decoded(source_id: str, week: str, blob: bytes) -> list[Snapshot]:
+    key = (source_id, week, hashlib.blake2b(blob, digest_size=16).hexdigest())
+    if key in _DECODED:
+        _DECODED.move_to_end(key)
+        return _DECODED[key]
+    snaps = _DECODED[key] = decode(blob)
+    while len(_DECODED) > _DECODED_MAX:
+        _DECODED.popitem(last=False)
+    return snaps
+
+
 def iter_range(
     conn: sqlite3.Connection, source_id: str, start: str, end: str
 ) -> Iterator[Snapshot]:
     """Snapshots of the source's segments with ``start <= taken_at < end``, in time order."""
-    for (blob,) in conn.execute(
-        "SELECT data FROM segments WHERE source_id = ? AND last_at >= ? AND first_at < ? "
+    for week, blob in conn.execute(
+        "SELECT week, data FROM segments WHERE source_id = ? AND last_at >= ? AND first_at < ? "
         "ORDER BY first_at",
         (source_id, start, end),
-    ):
-        for snap in decode(blob):
+    ).fetchall():
+        for snap in _decoded(source_id, week, blob):
             if start <= snap[0] < end:
                 yield snap
