@@ -81,3 +81,14 @@ def test_family_politeness_applies_to_the_hosts_of_that_family():
     assert "tevis.ekom21.de" not in overrides  # the defaults already fit
     fixed = host_politeness(catalog.values(), base, fixed={"min_gap"})
     assert fixed["service.berlin.de"].min_gap == 0.25  # an explicit --gap wins
+
+
+def test_simulated_disabled_families_mirror_the_catalog():
+    from office_schedule.simulate.server import DISABLED_FAMILIES
+
+    catalog = load_catalog()
+    families = {s.family for s in catalog.values()}
+    all_disabled = {
+        f for f in families if not any(s.enabled for s in catalog.values() if s.family == f)
+    }
+    assert all_disabled == DISABLED_FAMILIES

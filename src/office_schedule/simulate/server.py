@@ -24,6 +24,8 @@ from .pages import Reply, SimRequest, error_page, json_reply
 
 FAULT_MODES = all_fault_modes()
 SLOW_SECONDS = 30.0
+#: families whose real sources are all disabled in the catalog (berlin, impftermin)
+DISABLED_FAMILIES = frozenset({"berlin", "impftermin"})
 
 
 def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
@@ -182,6 +184,8 @@ class SimServer:
                     params=params,
                     note="simulated",
                     interval_minutes=15,
+                    # like their real counterparts: runs only when named with -i
+                    enabled=src.family not in DISABLED_FAMILIES,
                 )
             )
         return out
