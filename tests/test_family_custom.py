@@ -510,7 +510,9 @@ def test_berlin_captcha_stops_at_once_and_requests_are_paced(httpserver, monkeyp
         sleeps.append(seconds)
         await real_sleep(0)
 
-    monkeypatch.setattr(berlin.asyncio, "sleep", fake_sleep)
+    from office_schedule.families import common
+
+    monkeypatch.setattr(common.asyncio, "sleep", fake_sleep)
     with pytest.raises(BlockedError, match="captcha"):
         scrape(berlin, {"base_url": httpserver.url_for("/")})
     assert paths(httpserver) == [

@@ -39,15 +39,26 @@ def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) ->
         chosen[sid] = family
         if source:
             fields[sid] = (source.name, scraper_name(source.family), source.index_url)
+    if not chosen:
+        raise click.UsageError("no stored source matches the selection")
     return {"sources": chosen, "fields": fields}
+
+
+def range_options(f):
+    """``--from DAY`` (first day) and ``--to DAY`` (the day after the last)."""
+    f = click.option(
+        "--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last."
+    )(f)
+    return click.option(
+        "--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day."
+    )(f)
 
 
 @main.command("export")
 @catalog_options
 @db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+@range_options
 @click.option("--incomplete", is_flag=True, help="Also write the current, unfinished week.")
 @click.option(
     "--format",
@@ -65,8 +76,6 @@ def export_cmd(
 
     with open_store(db, create=False) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
-        if not chosen["sources"]:
-            raise click.UsageError("no stored source matches the selection")
         if fmt == "parquet":
             written = export_parquet(
                 store,
@@ -114,8 +123,7 @@ def import_cmd(db, paths):
 @catalog_options
 @db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+@range_options
 def metrics_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to):
     """Write the published weekly metrics (OUT/metrics/YEAR/YEAR-WW.tar.gz), exactly.
 
@@ -126,8 +134,6 @@ def metrics_cmd(catalogs, include, exclude, families, db, out_dir, date_from, da
 
     with open_store(db, create=False) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
-        if not chosen["sources"]:
-            raise click.UsageError("no stored source matches the selection")
         paths = write_metrics_weeks(
             store,
             out_dir,
@@ -143,8 +149,7 @@ def metrics_cmd(catalogs, include, exclude, families, db, out_dir, date_from, da
 @main.command("insights")
 @catalog_options
 @db_option
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+@range_options
 @click.option(
     "--by",
     type=click.Choice(["source", "location", "city"]),
@@ -163,8 +168,6 @@ def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, b
     catalog = load_catalog(catalogs)
     with open_store(db, create=False) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
-        if not chosen["sources"]:
-            raise click.UsageError("no stored source matches the selection")
         tables = insights(
             store,
             catalog,
@@ -190,8 +193,7 @@ def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, b
 @catalog_options
 @db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last.")
+@range_options
 def report_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to):
     """Write a static report: PNG/SVG charts and OUT/index.html with the insight tables."""
     from ..report import write_report
@@ -199,8 +201,6 @@ def report_cmd(catalogs, include, exclude, families, db, out_dir, date_from, dat
     catalog = load_catalog(catalogs)
     with open_store(db, create=False) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
-        if not chosen["sources"]:
-            raise click.UsageError("no stored source matches the selection")
         index = write_report(
             store,
             catalog,

@@ -29,7 +29,6 @@ skipped by ``parse``. Location id = ``id`` (the number in the office URL, else
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import date, datetime
 from typing import Any
@@ -39,7 +38,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from ..errors import BlockedError, ParseError
 from ..model import Location, ParsedSnapshot
-from .common import day_times_slots, look_ahead_days, sorted_slots, to_id
+from .common import PacedSession, day_times_slots, look_ahead_days, sorted_slots, to_id
 
 NAME = "berlin"
 DEFAULT_BASE_URL = "https://service.berlin.de"
@@ -173,25 +172,15 @@ def day_times(html: str) -> list[str]:
 # ----------------------------------------------------------------------------- scraping
 
 
-class _Pacer:
-    """Sleeps ``delay`` between requests and refuses to go on once the site blocks us."""
+class _Pacer(PacedSession):
+    """Paced requests that stop at the first throttle or captcha page."""
 
-    def __init__(self, session: Any, delay: float):
-        self.session = session
-        self.delay = delay
-        self.sent = 0
-
-    async def get(self, url: str, params: dict[str, str] | None = None):
-        if self.sent and self.delay > 0:
-            await asyncio.sleep(self.delay)
-        self.sent += 1
-        response = await self.session.get(url, params=params)
+    def check(self, response) -> None:
         where = str(response.url)
         if is_throttled(response.text):
             raise BlockedError(f"berlin: throttled ({THROTTLE_TEXT}), back off", url=where)
         if is_captcha(response.text):
             raise BlockedError("berlin: captcha page, needs a human", url=where)
-        return response
 
 
 async def _office(pacer: _Pacer, office: dict[str, str], days: set[date]) -> dict[str, Any]:

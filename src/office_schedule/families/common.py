@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import unicodedata
@@ -77,6 +78,30 @@ def day_times_slots(day_text: Any, times: Any, where: str) -> list[datetime]:
             raise ParseError(f"{where}: bad time {t!r}")
         slots.append(parse_slot(f"{day_text} {t}", where))
     return slots
+
+
+class PacedSession:
+    """A session wrapper that sleeps ``delay`` seconds between requests of one snapshot.
+
+    For sites that ask for a pause between requests on top of the per-host politeness;
+    subclasses check each answer (``check``) for throttle, captcha or bot-protection pages.
+    """
+
+    def __init__(self, session: Any, delay: float):
+        self.session = session
+        self.delay = delay
+        self.sent = 0
+
+    async def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+        if self.sent and self.delay > 0:
+            await asyncio.sleep(self.delay)
+        self.sent += 1
+        response = await self.session.get(url, params=params)
+        self.check(response)
+        return response
+
+    def check(self, response: httpx.Response) -> None:
+        """Raise for answers that mean: stop asking."""
 
 
 def look_ahead_days(today: date, weeks: int) -> list[date]:

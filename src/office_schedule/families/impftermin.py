@@ -23,13 +23,13 @@ Location id = ``id`` (the centre's postcode), name = ``name``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from typing import Any
 
 from ..errors import BlockedError, ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
+from .common import PacedSession
 
 NAME = "impftermin"
 DEFAULT_BASE_URL = "https://www.impfterminservice.de"
@@ -67,20 +67,12 @@ def is_available(answer: Any) -> bool:
     return isinstance(answer, dict) and answer.get("termineVorhanden") is True
 
 
-class _Client:
+class _Client(PacedSession):
     """Paced requests that turn bot-protection answers into BlockedError."""
 
-    def __init__(self, session: Any, delay: float):
-        self.session = session
-        self.delay = delay
-        self.sent = 0
-
     async def get(self, url: str, params: dict[str, str] | None = None):
-        if self.sent and self.delay > 0:
-            await asyncio.sleep(self.delay)
-        self.sent += 1
         try:
-            return await self.session.get(url, params=params)
+            return await super().get(url, params)
         except BlockedError as exc:
             raise BlockedError(BOT_MESSAGE, url=exc.url) from exc
 
