@@ -65,11 +65,6 @@ def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
     return f"{base_url}/terminvereinbarung/", {"base_url": base_url, "request_delay": "0"}
 
 
-def _published(world: SimWorld, src: SimSource, lid: str, day: date, now: datetime) -> list[int]:
-    with world._lock:
-        return world.published_day(src, lid, day, now)
-
-
 def _services(src: SimSource, lid: str) -> list[tuple[str, str]]:
     """(number, title) of every service offered at location ``lid``."""
     found = []
@@ -150,7 +145,7 @@ def _month(world, src, lid, year, month, now, prefix) -> str:
     while day.month == month:
         if day < today:
             cells.append(f'<td class="inaktiv">{day.day:02d}</td>')
-        elif day <= last and _published(world, src, lid, day, now):
+        elif day <= last and world.published_day(src, lid, day, now):
             cells.append(
                 f'<td class="buchbar"><a href="{prefix}/time/{_day_ts(day)}/" '
                 f'title="An diesem Tag einen Termin buchen">{day.day:02d}</a></td>'
@@ -185,8 +180,8 @@ def day_page(world: SimWorld, src: SimSource, choice: tuple[str, str], ts: str) 
     if int(ts) != _day_ts(day):
         return message_page("Ungültiger Tag.")
     now = world.refresh()
-    free = set(_published(world, src, lid, day, now))
-    with world._lock:
+    free = set(world.published_day(src, lid, day, now))
+    with world.lock:
         grid = [s.hour * 60 + s.minute for s in src.locations[lid].grid(day)]
     number = location_id(src, src.locations[lid])
     base = f"/{src.id}/terminvereinbarung/termin/time/{ts}/{number}/{service}/"

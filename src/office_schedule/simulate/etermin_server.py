@@ -159,7 +159,7 @@ def day_list(
     world: SimWorld, src: SimSource, loc: Location, start: date, appfuture: int
 ) -> list[dict]:
     """Every day from ``start`` to the end of its month, flagged by published slots."""
-    with world._lock:
+    with world.lock:
         now = world.refresh()
         today = now.date()
         days = []
@@ -184,7 +184,7 @@ def day_list(
 def slot_list(
     world: SimWorld, src: SimSource, loc: Location, day: date, appfuture: int
 ) -> list[dict]:
-    with world._lock:
+    with world.lock:
         now = world.refresh()
         if not _bookable(day, now.date(), appfuture):
             return []

@@ -52,7 +52,7 @@ def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
 
 
 def _available(world: SimWorld, src: SimSource, lid: str) -> bool:
-    with world._lock:
+    with world.lock:
         now = world.refresh()
         day, last = now.date(), world.horizon(now)
         while day <= last:

@@ -39,7 +39,7 @@ def truth_days(now: datetime, weeks: int) -> list[date]:
 def offered(world: SimWorld, src: SimSource, lid: str, now: datetime) -> list[tuple[date, int]]:
     """(day, minute) of the first free slot of each of the next three days that have one."""
     out: list[tuple[date, int]] = []
-    with world._lock:
+    with world.lock:
         last = world.horizon(now)
         day = now.date()
         while day <= last and len(out) < DAYS_OFFERED:

@@ -84,11 +84,6 @@ def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
     return f"{base_url}/tnv", {"base_url": f"{base_url}/tnv"}
 
 
-def _published(world: SimWorld, src: SimSource, lid: str, day: date, now: datetime) -> list[int]:
-    with world._lock:
-        return world.published_day(src, lid, day, now)
-
-
 def _services(src: SimSource, lid: str) -> list[tuple[str, str]]:
     """(number, title) of every service offered at location ``lid``."""
     found = []
@@ -210,7 +205,7 @@ def _month_table(world, src, lid, year, month, now) -> str:
                 f'<div class="ekolCalendarDayNumberOutOfRange">{d}</div></td>'
             )
         else:
-            n = len(_published(world, src, lid, day, now))
+            n = len(world.published_day(src, lid, day, now))
             cells.append(
                 '<td class="eKOLCalendarCellInRange"><button type="submit" '
                 f'name="ACTION_CALENDARSELECT_DAY_{day:%Y%m%d}">'
@@ -234,7 +229,7 @@ def _calendar_page(world: SimWorld, src: SimSource, token: str, state: _Session)
     tables = [_month_table(world, src, state.office, y, m, now) for y, m in _months(now.date())]
     inner = "\n".join(tables)
     if state.popup is not None:
-        minutes = _published(world, src, state.office, state.popup, now)
+        minutes = world.published_day(src, state.office, state.popup, now)
         options = "".join(
             f'<option value="{m // 60:02d}{m % 60:02d}">{m // 60:02d}:{m % 60:02d}</option>'
             for m in minutes

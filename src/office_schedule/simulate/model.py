@@ -221,13 +221,19 @@ class SimWorld:
         limit = self.flicker * 18446744073709551616.0  # 2**64
         return _mix(key + tick) < limit and not _mix(key + tick - 1) < limit
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold it for several reads that must see one state (server threads advance the world)."""
+        return self._lock
+
     def published_day(self, src: SimSource, loc_id: str, day: date, now: datetime) -> list[int]:
         """Free slot starts of one day as minutes after midnight, as published at ``now``."""
         loc = src.locations[loc_id]
         if day < now.date() or day > self.horizon(now):
             return []
-        booked = loc.booked
-        out = [s.hour * 60 + s.minute for s in loc.grid(day) if s > now and s not in booked]
+        with self._lock:  # the booked set changes while other threads advance the world
+            booked = loc.booked
+            out = [s.hour * 60 + s.minute for s in loc.grid(day) if s > now and s not in booked]
         if self.flicker > 0 and out:
             li = list(src.locations).index(loc_id)
             tick = int((now - _EPOCH).total_seconds()) // (60 * FLICKER_TICK_MINUTES)

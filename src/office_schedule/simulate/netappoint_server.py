@@ -217,7 +217,7 @@ def _bookable_month(world: SimWorld, src: SimSource, lid: str, now: datetime) ->
 
 def calendar_page(world: SimWorld, src: SimSource, lid: str) -> Reply:
     """Month calendar of the month containing today for branch ``lid``."""
-    with world._lock:  # a consistent read while other threads advance the world
+    with world.lock:  # a consistent read while other threads advance the world
         now = world.refresh()
         bookable = set(_bookable_month(world, src, lid, now))
     first = now.date().replace(day=1)
@@ -281,7 +281,7 @@ def chooser_page(src: SimSource, lid: str) -> Reply:
 
 
 def day_page(world: SimWorld, src: SimSource, lid: str, day: date) -> Reply:
-    with world._lock:
+    with world.lock:
         now = world.refresh()
         minutes = world.published_day(src, lid, day, now)
     heading = f"<h2>{WEEKDAYS[day.weekday()]}, {day.day}. {MONTHS[day.month - 1]} {day.year}</h2>"

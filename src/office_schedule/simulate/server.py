@@ -262,7 +262,7 @@ class SimServer:
             weeks = query.get("weeks")
             data: object = self.world.truth(int(weeks) if weeks and weeks.isdigit() else None)
         elif name == "__log__":
-            with self.world._lock:
+            with self.world.lock:
                 data = list(self.world.log)
         elif name == "__now__":
             data = {"now": fmt(self.world.now())}

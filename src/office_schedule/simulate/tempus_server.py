@@ -266,7 +266,7 @@ def _selected_locations(src: SimSource, deps: list[int]) -> list[Location]:
 
 def _free_days(world: SimWorld, src: SimSource, loc: Location) -> dict[date, list[int]]:
     """Days with free slots from today through the booking horizon (at refresh time)."""
-    with world._lock:
+    with world.lock:
         now = world.refresh()
         day, last, out = now.date(), world.horizon(now), {}
         while day <= last:
@@ -390,7 +390,7 @@ def calendar_page(world: SimWorld, src: SimSource, loc: Location) -> Reply:
 
 
 def day_page(world: SimWorld, src: SimSource, loc: Location, day: date) -> Reply:
-    with world._lock:
+    with world.lock:
         now = world.refresh()
         minutes = world.published_day(src, loc.id, day, now)
     if not minutes:

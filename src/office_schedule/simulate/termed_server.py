@@ -69,7 +69,7 @@ def _epoch(t: datetime) -> int:
 def _open_slots(world: SimWorld, src: SimSource, lid: str, start: int, end: int, now=None):
     """Free slot starts in ``[start, end)`` epoch seconds, as published at ``now``."""
     out: list[str] = []
-    with world._lock:
+    with world.lock:
         now = now or world.refresh()
         first = max(now.date(), datetime.fromtimestamp(start, OFFICE_TZ).date())
         last = min(world.horizon(now), datetime.fromtimestamp(end, OFFICE_TZ).date())
