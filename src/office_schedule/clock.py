@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,3 @@ def local_now() -> datetime:
 
 def local_from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, OFFICE_TZ).replace(tzinfo=None, microsecond=0)
-
-
-def now_ts() -> float:
-    return time.time()

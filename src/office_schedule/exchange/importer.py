@@ -13,12 +13,10 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from ..clock import OFFICE_TZ
 from ..errors import OfficeScheduleError
 from ..store import SQLiteStore, segments
 from ..store.schema import transaction
@@ -91,10 +89,6 @@ def _members(path: Path) -> Iterator[tuple[str, bytes]]:
                 yield name, handle.read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ImportError_(f"{path}: corrupt or truncated archive ({exc})") from None
-
-
-def _local_ts(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=OFFICE_TZ).timestamp()
 
 
 def _column_minutes(table: WeekTable) -> np.ndarray:

@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -517,11 +516,3 @@ class SQLiteStore:
                 )
                 self._store_locations(source_id, snap_id, taken, parsed)
         return counts
-
-    @contextmanager
-    def read_transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            self.conn.execute("COMMIT")
