@@ -10,19 +10,30 @@ SLOT_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 @dataclass(frozen=True)
 class Location:
-    """One calendar of a source with its free slots (naive local times, minute precision)."""
+    """One calendar of a source with its free slots (naive local times, minute precision).
+
+    A location without slots must say why in ``empty``: the "nothing free" marker the site
+    showed (``Kein freier Termin verfügbar``, an explicit empty day list, ...). Zero slots
+    without it are never a result (see ``families.check_empty``); ``url`` names the page.
+    """
 
     id: str
     name: str | None
     services: tuple[str, ...] = ()
     slots: tuple[datetime, ...] = ()
+    empty: str | None = field(default=None, compare=False)
+    url: str | None = field(default=None, compare=False)
 
 
 @dataclass
 class ParsedSnapshot:
-    """What a family's ``parse`` makes of a raw payload: locations keyed by id."""
+    """What a family's ``parse`` makes of a raw payload: locations keyed by id.
+
+    ``empty`` is the site's own statement when it lists no location at all.
+    """
 
     locations: dict[str, Location] = field(default_factory=dict)
+    empty: str | None = None
 
     @property
     def slot_count(self) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from .catalog import Source
 from .clock import local_from_ts, local_now
 from .errors import ParseError, ScrapeError
-from .families import get_family
+from .families import SilentZeroError, check_empty, get_family
 from .fetch import Fetcher
 from .store import SQLiteStore
 
@@ -59,9 +59,12 @@ async def snapshot_source(
         raw = await asyncio.wait_for(
             family.scrape(source, session, weeks, local_now()), timeout=timeout
         )
-        parsed = family.parse(raw)
+        parsed = check_empty(family.parse(raw), source.family)
     except ScrapeError as exc:
         error = (type(exc).__name__, str(exc), exc.url or session.last_url)
+    except SilentZeroError as exc:
+        parsed = None
+        error = ("SilentZero", str(exc), exc.url)
     except ParseError as exc:
         error = ("ParseError", str(exc), None)
     except TimeoutError:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..catalog import Source, load_catalog, select_sources
-from ..families import get_family, host_politeness
+from ..families import host_politeness, parse_checked
 from ..fetch import Fetcher, Politeness
 from ..store import SQLiteStore, open_store
 from ..sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
@@ -331,4 +331,4 @@ def reparse(catalogs, include, exclude, families, db):
 
 
 def reparse_source(store: SQLiteStore, source: Source) -> dict[str, int]:
-    return store.reparse(source.id, get_family(source.family).parse)
+    return store.reparse(source.id, lambda raw: parse_checked(source.family, raw))

@@ -4,7 +4,12 @@ A family module defines:
 
 - ``NAME``: the family string used in the catalog;
 - ``async def scrape(source, session, weeks, now) -> raw``: JSON-able raw payload;
-- ``def parse(raw) -> ParsedSnapshot``: pure, raises ``ParseError`` on a bad payload.
+- ``def parse(raw) -> ParsedSnapshot``: pure, raises ``ParseError`` on a bad payload;
+- ``def read_page(text, url=None) -> PageView``: what a saved page of the system shows
+  (``office-schedule read-page``); the scraper acts on the same views.
+
+Every location ``parse`` reports without a free slot carries the site's "nothing free"
+marker in ``Location.empty``; :func:`parse_checked` refuses a silent zero.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CatalogError
+from ..errors import CatalogError, ParseError
 from ..fetch.settings import Politeness
+from .pages import PageView
 
 if TYPE_CHECKING:
     from ..catalog import Source
+    from ..model import ParsedSnapshot
 
 
 @dataclass(frozen=True)
@@ -123,3 +130,43 @@ def host_politeness(
                 changes[key] = pick(values)
         out[host] = dataclasses.replace(base, **changes)
     return out
+
+
+class SilentZeroError(ParseError):
+    """A location (or the whole source) reports no free slot without the site's marker."""
+
+    def __init__(self, message: str, url: str | None = None):
+        super().__init__(message)
+        self.url = url
+
+
+def check_empty(parsed: ParsedSnapshot, family: str = "") -> ParsedSnapshot:
+    """Refuse zero slots that the site did not positively state; returns ``parsed``."""
+    who = f"{family}: " if family else ""
+    if not parsed.locations and not parsed.empty:
+        raise SilentZeroError(
+            f"{who}no location and no 'nothing free' marker: zero slots is never a result"
+        )
+    for loc in parsed.locations.values():
+        if not loc.slots and not loc.empty:
+            where = f" ({loc.url})" if loc.url else ""
+            raise SilentZeroError(
+                f"{who}location {loc.id!r} shows no free slot and the page had no "
+                f"'nothing free' marker{where}",
+                url=loc.url,
+            )
+    return parsed
+
+
+def parse_checked(family: str, raw: Any) -> ParsedSnapshot:
+    """``parse`` of the family, then :func:`check_empty`."""
+    return check_empty(get_family(family).parse(raw), family)
+
+
+def read_page(family: str, text: str, url: str | None = None) -> PageView:
+    """What a saved page of ``family`` shows; ``PageError`` when it is not recognised."""
+    module = get_family(family)
+    reader = getattr(module, "read_page", None)
+    if reader is None:
+        raise CatalogError(f"family {family!r} has no page reader")
+    return reader(text, url)

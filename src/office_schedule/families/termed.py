@@ -162,7 +162,8 @@ async def _calendar_entries(session, api_url, doc, start, end) -> list[dict[str,
 
 async def scrape(source, session, weeks: int, now: datetime) -> list[dict[str, Any]]:
     api_url = (source.params.get("api_url") or DEFAULT_API_URL).rstrip("/")
-    start = int(now.replace(tzinfo=OFFICE_TZ).timestamp())
+    # whole minutes, like every slot time (and the simulator's clock)
+    start = int(now.replace(second=0, microsecond=0, tzinfo=OFFICE_TZ).timestamp())
     end = start + weeks * 7 * 86400
     raw: list[dict[str, Any]] = []
     if source.params.get("doc_ids"):

@@ -136,6 +136,8 @@ class SimSource:
     departments: list[Department]
     locations: dict[str, Location]
     family: str = "tevis"
+    #: which front-end version the fake server speaks (see ``VARIANTS``)
+    variant: str = ""
 
     def service(self, cnc: str) -> Service | None:
         for dep in self.departments:
@@ -180,6 +182,19 @@ def make_hours(rng: random.Random, slot: int) -> dict[int, list[tuple[int, int]]
         wd: [(b, b + (e - b) // slot * slot) for b, e in iv if e - b >= slot]
         for wd, iv in hours.items()
     }
+
+
+#: front-end versions a family's real tenants run; simulated sources take them in turn
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "tevis": ("classic", "today"),
+    "netappoint": ("classic", "ajax"),
+}
+
+
+def variant_for(family: str, index: int) -> str:
+    """The front-end version of the ``index``-th (1-based) simulated source of a family."""
+    versions = VARIANTS.get(family, ("",))
+    return versions[(index - 1) % len(versions)]
 
 
 def make_source(rng: random.Random, index: int, family: str = "tevis") -> SimSource:
@@ -261,4 +276,5 @@ def make_source(rng: random.Random, index: int, family: str = "tevis") -> SimSou
         departments=departments,
         locations=locations,
         family=family,
+        variant=variant_for(family, index),
     )
