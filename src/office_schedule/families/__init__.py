@@ -44,8 +44,9 @@ class FamilySpec:
 #: family name -> spec; a family module is imported only when used
 FAMILIES: dict[str, FamilySpec] = {
     "tevis": FamilySpec("office_schedule.families.tevis", ("base_url",), ("mp_group",)),
+    # classic tenants need ``company``; WEB_APPOINT (AJAX) tenants are told by base_url/extra
     "netappoint": FamilySpec(
-        "office_schedule.families.netappoint", ("base_url", "company"), ("extra",)
+        "office_schedule.families.netappoint", ("base_url",), ("company", "extra")
     ),
     # etermin.net (44 offices) and tempus-termine.com (68) carry dozens of offices and
     # 3,000-4,500 requests per sweep each: three lanes with a short gap (the reference ran
