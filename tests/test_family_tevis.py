@@ -1,133 +1,355 @@
-"""tevis: HTML helpers and ``parse`` on recorded-style fixtures, ``scrape`` over loopback HTTP."""
+"""tevis: the readers on the real pages of 2025-2026 and on the simulator's pages; parse.
+
+Real pages are read from ``../shared/data/real-pages/tevis`` (skipped when absent, never
+copied here). The simulator's pages of each step must be read by the same reader path as
+the real page of that step, and renaming the markup a reader keys on must give a PageError,
+never zero slots.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from werkzeug import Response
 
-from office_schedule.catalog import Source
-from office_schedule.errors import ParseError, ScrapeError
-from office_schedule.families import tevis
-from office_schedule.fetch import Fetcher, Politeness
+from office_schedule.errors import ParseError
+from office_schedule.families import SilentZeroError, check_empty, tevis
+from office_schedule.families.pages import PageError
+from office_schedule.families.tevis import classic, today
+from office_schedule.families.tevis import pages as tp
+from office_schedule.simulate import SimWorld
+from office_schedule.simulate import tevis_server as ts
+from office_schedule.simulate import tevis_today_server as tt
+from office_schedule.simulate.pages import SimRequest
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "tevis"
-NOW = datetime(2021, 7, 14, 10, 30)  # ISO week 2021-W28
-HTML = "text/html; charset=utf-8"
+from .conftest import SHARED
 
-
-def fixture(name: str) -> str:
-    return (FIX / name).read_text(encoding="utf-8")
-
-
-# --------------------------------------------------------------------------- helpers
+REAL = SHARED / "data" / "real-pages" / "tevis"
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="../shared real pages are not present")
 
 
-def test_md_links_only_relative_select2_links_in_order():
-    assert tevis.md_links(fixture("start.html")) == {
-        "4": "Bürgerbüro",
-        "7": "Fahrerlaubnisbehörde",
-        "12": "Standesamt",
-    }
+def real(name: str) -> str:
+    return (REAL / name).read_text(encoding="utf-8")
 
 
-def test_md_links_later_duplicate_overwrites_title():
-    html = '<a href="select2?md=1">A</a><a href="select2?md=2">B</a><a href="select2?md=1">C</a>'
-    assert tevis.md_links(html) == {"1": "C", "2": "B"}
+def view_json(text: str) -> dict:
+    return tp.read_page(text).as_json()
 
 
-def test_services_form_layout():
-    records = tevis.services(fixture("select2_form.html"))
-    assert [r["cnc"] for r in records] == ["cnc-122", "cnc-123", "cnc-130", "cnc-131", "cnc-140"]
-    assert records[0] == {
-        "mdt": "54",
-        "cnc": "cnc-122",
-        "calendar": "97|94|96",
-        "location": "10|12",
-        "title": "Personalausweis beantragen",
-    }
-    assert records[2]["calendar"] == "98"  # singular data-tevis-calendar of older installs
-    assert records[3]["mdt"] == "55" and not records[3]["calendar"]
-    assert all("name" not in r for r in records)
+# --------------------------------------------------------------------------- real pages
+
+AACHEN_FREE = ["08:30", "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00"]
 
 
-def test_services_flat_layout():
-    records = tevis.services(fixture("select2_flat.html"))
-    assert [r["mdt"] for r in records] == ["540"] * 3  # the first mdt input of the page
-    assert [r.get("name") for r in records] == [
-        "Fahrerlaubnis (Ersterteilung)",
-        "Internationaler Führerschein",  # from data-tevis-cncname
-        "Umschreibung ausländischer Fahrerlaubnis",
+@needs_real
+def test_real_start_page_departments_are_buttons():
+    view = tp.read_page(real("nuernberg_2026-02_start_page.html"))
+    assert (view.page, view.reader) == ("departments", "tevis.start")
+    assert [md for md, _ in view.choices] == [
+        "5",
+        "19",
+        "23",
+        "2",
+        "29",
+        "16",
+        "17",
+        "8",
+        "21",
+        "15",
     ]
-    assert records[2]["calendar"] == "301" and records[2]["location"] == "30"
-    assert all("title" not in r for r in records)
+    assert dict(view.choices)["8"] == "Kfz-Zulassung"
 
 
-def test_services_flat_without_name_and_without_mdt():
-    html = '<input name="mdt" value="5"><div><div><input class="cnc-item" name="cnc-1"></div></div>'
-    assert tevis.services(html) == [
-        {"mdt": "5", "cnc": "cnc-1", "calendar": None, "location": None}
+@needs_real
+@pytest.mark.parametrize(
+    ("name", "count", "mdt", "action", "with_calendars"),
+    [
+        ("nuernberg_2026-02_select2_md8_kfz.html", 36, "324", "location", False),
+        ("muelheim-abh-select2-2026-07-21.html", 49, "150", "location", False),
+        ("aachen-abh-schritt2-select2.html", 22, "95", "/auslaenderamt/location", True),
+    ],
+)
+def test_real_service_lists(name, count, mdt, action, with_calendars):
+    view = tp.read_page(real(name))
+    assert (view.page, view.reader) == ("services", "tevis.select2")
+    services = view.details["services"]
+    assert len(services) == len(view.choices) == count
+    assert {s["mdt"] for s in services} == {mdt}
+    assert view.details["action"].endswith(action) and view.details["flow"] == "today"
+    assert all(s["name"] and s["cnc"].startswith("cnc-") and s["duration"] for s in services)
+    assert all(bool(s["calendar"]) == with_calendars for s in services)
+    assert view.as_json()["slots"] == [] and view.as_json()["offices"] == []
+
+
+@needs_real
+def test_real_nuernberg_services_names_and_durations():
+    services = tp.read_page(real("nuernberg_2026-02_select2_md8_kfz.html")).details["services"]
+    first = services[0]
+    assert (first["cnc"], first["name"], first["duration"]) == (
+        "cnc-4142",
+        "Fabrikneues Fahrzeug zulassen",
+        15,
+    )
+
+
+@needs_real
+def test_real_office_chooser_single_office():
+    page = view_json(real("aachen-abh-schritt3-location.html"))
+    assert page["page"] == "offices"
+    assert page["offices"] == [
+        {"id": "50", "name": "Ausländeramt Aachen - Außenstelle RWTH", "earliest": None}
     ]
-    with pytest.raises(ScrapeError, match="mdt"):
-        tevis.services('<div><div><input class="cnc-item" name="cnc-1"></div></div>')
 
 
-def test_calendar_work_list():
-    work = tevis.calendar_work_list(tevis.services(fixture("select2_form.html")))
-    assert work == {
-        "97": ("54", "cnc-122"),
-        "94": ("54", "cnc-122"),
-        "96": ("54", "cnc-122"),
-        "98": ("54", "cnc-130"),
-        "mdt-55": ("55", "cnc-131"),
-        "0": ("54", "cnc-140"),
-    }
-    flat = tevis.calendar_work_list(tevis.services(fixture("select2_flat.html")))
-    assert flat == {"mdt-540": ("540", "cnc-1227"), "301": ("540", "cnc-1228")}
+@needs_real
+def test_real_suggest_page_with_free_and_taken_times():
+    view = tp.read_page(real("aachen-abh-suggest-available-2025-10-03.html"))
+    assert (view.page, view.reader) == ("times", "tevis.suggest")
+    assert view.slots == [f"2025-12-11 {t}" for t in AACHEN_FREE]
+    assert view.days == ["2025-12-11"]
+    assert view.details["taken"] == ["2025-12-11 08:00", "2025-12-11 12:30"]
+    assert view.details["range"] == ["2025-10-03", "2025-12-11"]
+    assert view.details["loc"] == "50" and {f["cal"] for f in view.details["free"]} == {"169"}
+    assert view.details["filter"] == {"loc": "50", "mdt": "0", "cnc-344": "1"}
 
 
-def test_script_calendar_id_and_messages():
-    assert tevis.script_calendar_id(fixture("calendar.html")) == "99"
-    assert tevis.no_calendar_message(fixture("calendar.html")) is None
-    assert tevis.script_calendar_id(fixture("session_error.html")) is None
-    assert (
-        tevis.no_calendar_message(fixture("session_error.html")) == "Kein gültiger Mandant gefunden"
+@needs_real
+def test_real_suggest_page_of_a_browser_dump_with_one_time():
+    page = view_json(real("muelheim-abh-suggest-2026-07-22T12-33.html"))
+    assert (page["page"], page["slots"], page["days"]) == (
+        "times",
+        ["2026-07-23 14:30"],
+        ["2026-07-23"],
     )
-    assert tevis.no_calendar_message(fixture("db_error.html")) == tevis.DB_ERROR
+    view = tp.read_page(real("muelheim-abh-suggest-2026-07-22T12-33.html"))
+    assert view.details["taken"] == ["2026-07-23 14:00", "2026-07-23 14:15", "2026-07-23 14:45"]
+    assert view.details["free"][0]["cal"] == "478" and view.details["loc"] == "136"
+    assert view.details["office"] == "Ausländeramt, Leineweberstr. 18, 45468 Mülheim"
 
 
-def test_iso_weeks_cross_the_year():
-    assert tevis.iso_weeks(NOW, 3) == ["202128", "202129", "202130"]
-    assert tevis.iso_weeks(datetime(2020, 12, 28), 2) == ["202053", "202101"]
-    assert tevis.iso_weeks(datetime(2021, 1, 1), 1) == ["202053"]
+@needs_real
+def test_real_nothing_free_and_session_error_pages():
+    none = tp.read_page(real("aachen-abh-suggest-none.html"))
+    assert (none.page, none.marker, none.slots) == ("none-free", "Kein freier Termin verfügbar", [])
+    error = view_json(real("nuernberg_2026-02_location_mdt324_no_session.html"))
+    assert (error["page"], error["error"]) == ("error-page", "Kein gültiger Mandant gefunden. (0)")
 
 
-def test_urls_keep_parameter_order():
-    assert tevis.calendar_url("https://x/fra", "54", "cnc-122") == (
-        "https://x/fra/calendar?mdt=54&select_cnc=1&cnc-122=1"
+@needs_real
+def test_every_real_page_is_recognised():
+    for path in sorted(REAL.iterdir()):
+        view = tp.read_page(path.read_text(encoding="utf-8"))
+        assert view.page in ("departments", "services", "offices", "times", "none-free",
+                             "error-page"), path.name  # fmt: skip
+
+
+# renaming the markup a reader keys on must never turn a page into zero slots
+SLOT_MARKUP = {
+    "aachen-abh-suggest-available-2025-10-03.html": ["suggestion_form", 'name="start"'],
+    "muelheim-abh-suggest-2026-07-22T12-33.html": ["suggestion_form", 'name="start"'],
+    "aachen-abh-suggest-none.html": ["Kein freier Termin verfügbar"],
+    "aachen-abh-schritt3-location.html": ['name="loc"'],
+    "nuernberg_2026-02_select2_md8_kfz.html": ["cnc-item"],
+    "nuernberg_2026-02_start_page.html": ["select2?md="],
+}
+
+
+@needs_real
+@settings(max_examples=40, deadline=None)
+@given(
+    case=st.sampled_from(sorted((f, t) for f, tokens in SLOT_MARKUP.items() for t in tokens)),
+    word=st.text("abcdefghijklmnopqrstuvwxyz_", min_size=3, max_size=12),
+)
+def test_renamed_slot_markup_is_an_error_never_zero(case, word):
+    name, token = case
+    text = real(name)
+    original = tp.read_page(text)
+    renamed = text.replace(token, token[0] + word + token[1:] if token[0] in "'\"" else word)
+    try:
+        view = tp.read_page(renamed)
+    except PageError:
+        return
+    # a reader may still understand the page by another of its marks, but then it must
+    # show exactly what the original shows
+    assert (view.page, view.slots, view.offices) == (original.page, original.slots,
+                                                     original.offices), token  # fmt: skip
+    assert view.page != "none-free" or token not in original.marker
+
+
+# --------------------------------------------------------------------------- simulator pages
+
+
+@pytest.fixture(scope="module")
+def sim():
+    world = SimWorld(seed=3, families={"tevis": 8}, frozen=True)
+    return world
+
+
+def sim_get(world, src, path, query=None, method="GET", form=None, cookies=None):
+    request = SimRequest(
+        method=method, path=path, query=query or {}, form=form or {}, cookies=cookies or {},
+        headers={"host": "127.0.0.1:1"},
+    )  # fmt: skip
+    reply = ts.handle(world, src, request)
+    return reply, reply.body.decode("utf-8")
+
+
+def today_source(world, with_calendars: bool):
+    return next(
+        s
+        for s in world.sources.values()
+        if s.variant == "today" and tt.with_calendars(s) == with_calendars
     )
-    assert tevis.caldiv_url("https://x/fulda/", "97", "202128") == (
-        "https://x/fulda//caldiv?cal=97&cnc=0&cncdata=&week=202128&json=1&offset=1"
+
+
+@pytest.mark.parametrize("with_calendars", [False, True])
+def test_simulated_pages_are_read_by_the_real_pages_readers(sim, with_calendars):
+    src = today_source(sim, with_calendars)
+    reply, start = sim_get(sim, src, "/")
+    assert tp.read_page(start).reader == "tevis.start"
+    cookie = reply.headers["Set-Cookie"].split(";")[0].split("=", 1)
+    jar = {cookie[0]: cookie[1]}
+    dep = src.departments[0]
+    _, select2 = sim_get(sim, src, "/select2", {"md": dep.md}, cookies=jar)
+    services = tp.read_page(select2)
+    assert (services.reader, services.details["flow"]) == ("tevis.select2", "today")
+    assert all(bool(s["calendar"]) == with_calendars for s in services.details["services"])
+    svc = dep.services[0]
+    query = {"mdt": dep.mdt, "select_cnc": "1", svc.cnc: "1"}
+    _, location = sim_get(sim, src, "/location", query, cookies=jar)
+    offices = tp.read_page(location)
+    assert offices.reader == "tevis.location" and offices.offices
+    loc = offices.offices[0].id
+    post, _ = sim_get(sim, src, "/location", query, "POST", {"loc": loc}, jar)
+    assert (post.status, post.headers["Location"]) == (302, "suggest")
+    _, suggest = sim_get(sim, src, "/suggest", cookies=jar)
+    times = tp.read_page(suggest)
+    assert times.reader == "tevis.suggest" and times.page in ("times", "none-free")
+    _, none = sim_get(sim, src, "/suggest", {"filter_date_from": "01.01.2099"}, cookies=jar)
+    assert (tp.read_page(none).page, tp.read_page(none).reader) == ("none-free", "tevis.suggest")
+    _, error = sim_get(sim, src, "/location", query)  # without the session cookie
+    assert tp.read_page(error).as_json()["error"] == "Kein gültiger Mandant gefunden. (0)"
+
+
+@needs_real
+def test_simulated_and_real_pages_share_reader_paths(sim):
+    src = today_source(sim, False)
+    _, start = sim_get(sim, src, "/")
+    real_start = tp.read_page(real("nuernberg_2026-02_start_page.html"))
+    assert tp.read_page(start).reader == real_start.reader
+    _, error = sim_get(sim, src, "/location", {"mdt": "1"})
+    real_error = tp.read_page(real("nuernberg_2026-02_location_mdt324_no_session.html"))
+    assert (tp.read_page(error).reader, tp.read_page(error).error) == (
+        real_error.reader,
+        real_error.error,
     )
+
+
+def test_classic_simulated_pages(sim):
+    src = next(s for s in sim.sources.values() if s.variant == "classic")
+    _, start = sim_get(sim, src, "/")
+    departments = tp.read_page(start)
+    assert [md for md, _ in departments.choices] == [d.md for d in src.departments]
+    dep = src.departments[0]
+    _, select2 = sim_get(sim, src, "/select2", {"md": dep.md})
+    view = tp.read_page(select2)
+    assert view.details["flow"] == "classic"
+    work = classic.calendar_work_list(view.details["services"])
+    assert set(work) <= set(src.locations) | {f"mdt-{dep.mdt}"}
+    svc = dep.services[0]
+    _, cal = sim_get(sim, src, "/calendar", {"mdt": dep.mdt, "select_cnc": "1", svc.cnc: "1"})
+    assert tp.read_page(cal).details["calendar"] == svc.target
+    monday = sim.now().date().isocalendar()
+    _, week = sim_get(
+        sim, src, "/caldiv", {"cal": svc.target, "week": f"{monday[0]}{monday[1]:02d}"}
+    )
+    caldiv = tp.read_page(week)
+    assert caldiv.reader == "tevis.caldiv" and caldiv.page in ("times", "none-free")
 
 
 # --------------------------------------------------------------------------- parse
 
 
-def week_fixture() -> dict:
-    week = json.loads(fixture("caldiv_week.json"))
-    del week["html"]
-    return week
+def test_services_to_ask_skips_calendars_a_shorter_service_covers():
+    records = [
+        {"cnc": "cnc-1", "calendar": "7|8", "duration": 30},
+        {"cnc": "cnc-2", "calendar": "7", "duration": 10},
+        {"cnc": "cnc-3", "calendar": "8", "duration": 15},
+        {"cnc": "cnc-4", "calendar": None, "duration": 5},
+        {"cnc": "cnc-5", "calendar": "8|7", "duration": 15},
+    ]
+    asked, skipped = today.services_to_ask(records)
+    assert [r["cnc"] for r in asked] == ["cnc-2", "cnc-3", "cnc-4"]
+    assert [r["cnc"] for r in skipped] == ["cnc-5", "cnc-1"]
 
 
-def payload() -> dict:
+def v3(queries, until="2026-07-31") -> dict:
+    return {"v": 3, "flow": "today", "until": until, "md": {"1": "Amt"},
+            "services": [{"cnc": "cnc-1", "name": "Pass"}, {"cnc": "cnc-2", "name": "Ausweis"}],
+            "queries": queries}  # fmt: skip
+
+
+def page(slots, none=None, url="http://x/suggest"):
+    return {"url": url, "range": None, "slots": [[s, "9"] for s in slots], "taken": [],
+            "none_free": none}  # fmt: skip
+
+
+def test_parse_today_offices_are_the_union_of_their_services():
+    raw = v3(
+        [
+            {"md": "1", "cnc": "cnc-1", "loc": "61", "name": "Bürgerbüro", "earliest": None,
+             "pages": [page(["2026-07-14 08:15", "2026-07-14 08:30"])]},
+            {"md": "1", "cnc": "cnc-2", "loc": "61", "name": "Bürgerbüro", "earliest": None,
+             "pages": [page(["2026-07-14 08:30"]), page(["2026-08-03 09:00"])]},
+            {"md": "1", "cnc": "cnc-1", "loc": "63", "name": "Klotzsche", "earliest": None,
+             "pages": [page([], "Kein freier Termin verfügbar")]},
+            {"md": "1", "cnc": "cnc-2", "loc": "64", "name": "Leuben",
+             "earliest": "2026-09-01 08:00", "pages": [], "skipped": today.AFTER_LOOK_AHEAD},
+        ]
+    )  # fmt: skip
+    parsed = check_empty(tevis.parse(raw))
+    office = parsed.locations["61"]
+    assert office.slots == (datetime(2026, 7, 14, 8, 15), datetime(2026, 7, 14, 8, 30))
+    assert (office.name, office.services, office.url) == (
+        "Bürgerbüro",
+        ("Ausweis", "Pass"),
+        "http://x/suggest",
+    )
+    assert parsed.locations["63"].empty == "Kein freier Termin verfügbar"
+    assert parsed.locations["64"].empty == today.AFTER_LOOK_AHEAD
+
+
+def test_parse_today_zero_without_marker_is_refused():
+    raw = v3([{"md": "1", "cnc": "cnc-1", "loc": "61", "pages": [page([])]}])
+    with pytest.raises(SilentZeroError, match="'61'.*marker.*http://x/suggest"):
+        check_empty(tevis.parse(raw), "tevis")
+    later = v3([{"md": "1", "cnc": "cnc-1", "loc": "61", "pages": [page(["2026-08-02 10:00"])]}])
+    assert "after the look-ahead" in tevis.parse(later).locations["61"].empty
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"v": 3},
+        v3([{"loc": "", "pages": []}]),
+        v3([{"loc": "1", "pages": {}}]),
+        v3([{"loc": "1", "pages": [{"slots": [["2026-13-01 08:00", "1"]]}]}]),
+        v3([{"loc": "1", "pages": [{"slots": ["2026-07-01 08:00"]}]}]),
+    ],
+)
+def test_parse_today_rejects_bad_shapes(raw):
+    with pytest.raises(ParseError):
+        tevis.parse(raw)
+
+
+def week(days, valid) -> dict:
+    return {"days": days, "valid": valid}
+
+
+def classic_payload() -> dict:
     return {
         "v": 2,
         "md": {"4": "Bürgerbüro", "7": "Fahrerlaubnisbehörde"},
@@ -138,342 +360,61 @@ def payload() -> dict:
              "title": "Reisepass beantragen"},
             {"md": "7", "mdt": "540", "cnc": "cnc-1228", "calendar": "301", "location": "30",
              "name": "Umschreibung"},
-            {"md": "7", "mdt": "540", "cnc": "cnc-1227", "calendar": None, "location": None},
         ],
         "calendar": {
-            "97": [week_fixture(), week_fixture()],  # fetched twice (two md): duplicates collapse
-            "94": [],
-            "301": [{"days": ["20210719", "20210720"], "valid": [["600", 615], []]}],
-            "99": [{"days": ["20210721"], "valid": [{"0": 1, "1439": 1}]}],
+            "97": [week(["20210712", "20210713"], [{"480": 1, "485": 1}, []])] * 2,
+            "94": [week(["20210712"], [[]])],
+            "301": [week(["20210719", "20210720"], [["600", 615], []])],
+            "99": [week(["20210721"], [{"0": 1, "1439": 1}])],
         },
     }  # fmt: skip
 
 
-def test_parse_locations_names_services_slots():
-    parsed = tevis.parse(payload())
+def test_parse_classic_locations_names_services_and_markers():
+    parsed = check_empty(tevis.parse(classic_payload()))
     assert sorted(parsed.locations) == ["301", "94", "97", "99"]
     loc = parsed.locations["97"]
     assert loc.name == "Bürgerbüro / Personalausweis beantragen"
     assert loc.services == ("Personalausweis beantragen", "Reisepass beantragen")
-    assert loc.slots == (
-        datetime(2021, 7, 12, 8, 0),
-        datetime(2021, 7, 12, 8, 5),
-        datetime(2021, 7, 12, 8, 20),
-        datetime(2021, 7, 14, 9, 0),
-        datetime(2021, 7, 14, 10, 0),
-        datetime(2021, 7, 16, 11, 30),
-    )
-    assert parsed.locations["94"].slots == ()
-    flat = parsed.locations["301"]
-    assert flat.name == "Fahrerlaubnisbehörde / Umschreibung"  # no literal "None"
-    assert flat.services == ("Umschreibung",)
-    assert flat.slots == (datetime(2021, 7, 19, 10, 0), datetime(2021, 7, 19, 10, 15))
-    script_only = parsed.locations["99"]
-    assert (script_only.name, script_only.services) == ("99", ())
-    assert script_only.slots == (datetime(2021, 7, 21, 0, 0), datetime(2021, 7, 21, 23, 59))
-    assert "96" not in parsed.locations  # named by a service, never fetched
+    assert loc.slots == (datetime(2021, 7, 12, 8, 0), datetime(2021, 7, 12, 8, 5))
+    assert parsed.locations["94"].empty == tp.CALDIV_EMPTY
+    assert parsed.locations["301"].name == "Fahrerlaubnisbehörde / Umschreibung"
+    assert parsed.locations["99"].slots[-1] == datetime(2021, 7, 21, 23, 59)
 
 
-def test_parse_key_up_to_pipe_and_old_records_without_md():
-    raw = {"md": {}, "cnc": [{"calendar": "5", "title": "Alt"}], "calendar": {"5|6": []}}
-    loc = tevis.parse(raw).locations["5"]
-    assert (loc.name, loc.services) == ("Alt", ("Alt",))
-
-
-def test_parse_empty_payload():
-    assert tevis.parse({"v": 2, "md": {}, "cnc": [], "calendar": {}}).locations == {}
-
-
-def _broken(change) -> dict:
-    raw = payload()
-    change(raw)
-    return raw
+def test_parse_classic_calendar_without_any_week_is_a_silent_zero():
+    raw = {"v": 2, "md": {}, "cnc": [], "calendar": {"5": []}}
+    with pytest.raises(SilentZeroError):
+        check_empty(tevis.parse(raw))
+    with pytest.raises(SilentZeroError, match="no location"):
+        check_empty(tevis.parse({"v": 2, "md": {}, "cnc": [], "calendar": {}}))
 
 
 @pytest.mark.parametrize(
-    ("raw", "match"),
+    ("change", "match"),
     [
-        ([], "not an object"),
-        ({"v": 1, "md": {}, "cnc": [], "calendar": {}}, "version"),
-        ({"md": {}, "cnc": []}, "'calendar'"),
-        (_broken(lambda r: r["calendar"].update({"97": {}})), "calendar 97"),
-        (_broken(lambda r: r["calendar"]["301"][0]["days"].__setitem__(0, "2021-07-19")),
-         r"calendar 301, week #0.*YYYYMMDD"),
-        (_broken(lambda r: r["calendar"]["301"][0]["days"].__setitem__(0, "20210231")),
-         "valid date"),
-        (_broken(lambda r: r["calendar"]["301"][0]["valid"].__setitem__(0, ["1440"])), "0..1439"),
-        (_broken(lambda r: r["calendar"]["301"][0]["valid"].__setitem__(0, [8.5])), "integer"),
-        (_broken(lambda r: r["calendar"]["301"][0]["valid"].__setitem__(0, [True])), "integer"),
-        (_broken(lambda r: r["calendar"]["301"][0]["valid"].__setitem__(0, "480")), "valid entry"),
-        (_broken(lambda r: r["calendar"]["97"][1].pop("days")), r"calendar 97, week #1"),
-        (_broken(lambda r: r["cnc"][0].update({"md": "nope"})), "service #0"),
-        (_broken(lambda r: r["cnc"][1].update({"calendar": 97})), "service #1"),
+        (lambda r: r["calendar"].update({"97": {}}), "calendar 97"),
+        (lambda r: r["calendar"]["301"][0]["days"].__setitem__(0, "2021-07-19"), "YYYYMMDD"),
+        (lambda r: r["calendar"]["301"][0]["valid"].__setitem__(0, ["1440"]), "0..1439"),
+        (lambda r: r["calendar"]["301"][0]["valid"].__setitem__(0, [True]), "integer"),
+        (lambda r: r["cnc"][0].update({"md": "nope"}), "service #0"),
+        (lambda r: r.update({"v": 1}), "version"),
     ],
-)  # fmt: skip
-def test_parse_rejects_bad_shapes(raw, match):
+)
+def test_parse_classic_rejects_bad_shapes(change, match):
+    raw = json.loads(json.dumps(classic_payload()))
+    change(raw)
     with pytest.raises(ParseError, match=match):
         tevis.parse(raw)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 3000) | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=20,
-)
+def test_iso_weeks_and_urls():
+    assert classic.iso_weeks(date(2020, 12, 28), 2) == ["202053", "202101"]
+    from office_schedule.families.tevis import protocol as P
 
-
-def mostly(good, bad):
-    """``good`` nine times out of ten, else ``bad``."""
-    return st.integers(0, 9).flatmap(lambda i: good if i else bad)
-
-
-good_minutes = st.integers(0, 1439) | st.integers(0, 1439).map(str)
-bad_minutes = st.integers(-2, 1500) | st.sampled_from(["x", "", "-5", "1440"]) | json_values
-minutes = mostly(good_minutes, bad_minutes)
-good_days = st.dates(date(1990, 1, 1), date(2100, 12, 31)).map(lambda d: d.strftime("%Y%m%d"))
-days = mostly(good_days, st.sampled_from(["2021071", "x", "20210230"]))
-valid_entries = st.lists(minutes, max_size=3) | st.dictionaries(
-    minutes.map(lambda m: m if isinstance(m, str) else json.dumps(m)), json_values, max_size=3
-)
-weeks = st.tuples(
-    st.lists(st.tuples(days, valid_entries), max_size=5),  # parallel days/valid
-    st.lists(days | valid_entries, max_size=1),  # an extra item on one side
-    st.booleans(),
-).map(
-    lambda t: {
-        "days": [d for d, _ in t[0]] + (t[1] if t[2] else []),
-        "valid": [v for _, v in t[0]] + ([] if t[2] else t[1]),
-    }
-)
-weeks = mostly(weeks, st.dictionaries(st.sampled_from(["days", "valid"]), json_values))
-payloads = st.fixed_dictionaries(
-    {
-        "v": st.just(2),
-        "md": st.just({"1": "Amt"}),
-        "cnc": st.lists(
-            st.fixed_dictionaries(
-                {"md": st.just("1"), "calendar": st.text("12|"), "title": st.text()}
-            )
-        ),
-        "calendar": st.dictionaries(
-            mostly(st.sampled_from(["1", "2", "12", "2|1"]), st.text("12|x")),
-            st.lists(weeks, max_size=3),
-        ),
-    }
-)
-
-
-def _input_slots(raw) -> dict[str, set[datetime]]:
-    out: dict[str, set[datetime]] = {}
-    for key, stored in raw["calendar"].items():
-        for week in stored:
-            for day, valid in zip(week["days"], week["valid"], strict=False):
-                for m in valid:
-                    base = datetime.strptime(day, "%Y%m%d")
-                    out.setdefault(key.split("|")[0], set()).add(base + timedelta(minutes=int(m)))
-    return out
-
-
-@settings(max_examples=300, deadline=None)
-@given(raw=payloads | json_values)
-def test_parse_never_invents_slots(raw):
-    try:
-        parsed = tevis.parse(raw)
-    except ParseError:
-        return
-    truth = _input_slots(raw)
-    for loc_id, loc in parsed.locations.items():
-        assert set(loc.slots) == truth.get(loc_id, set())
-        assert list(loc.slots) == sorted(set(loc.slots))
-
-
-# --------------------------------------------------------------------------- scrape over HTTP
-
-STANDESAMT = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Standesamt</title></head>
-<body><form class="cnc-form" action="calendar"><input type="hidden" name="mdt" value="60">
-<a href="#">Eheschließung anmelden</a>
-<input class="cnc-item" type="checkbox" name="cnc-200" data-tevis-calendars="94">
-</form></body></html>"""
-
-
-def week_json(cal: str, week: str) -> dict:
-    """A synthetic caldiv week: Mon-Fri of the ISO week, one slot per weekday for calendar 94."""
-    monday = datetime.strptime(week + "1", "%G%V%u")
-    week_days = [(monday + timedelta(days=k)).strftime("%Y%m%d") for k in range(5)]
-    valid = [{str(480 + 15 * k): 1} if cal == "94" else [] for k in range(5)]
-    return {"days": week_days, "valid": valid, "html": "<table></table>"}
-
-
-def make_handler(overrides: dict[str, tuple[str, str]] | None = None):
-    """Route a tenant's requests; ``overrides`` maps a path+query to (body, content type)."""
-    overrides = overrides or {}
-
-    def handler(request):
-        # "/{tenant}/{path}"; a base URL ending in "/" gives "/{tenant}//{path}"
-        path = request.path.split("/", 2)[2].lstrip("/") if request.path.count("/") >= 2 else ""
-        key = path + ("?" + request.query_string.decode() if request.query_string else "")
-        if key in overrides:
-            body, ctype = overrides[key]
-            return Response(body, content_type=ctype)
-        args = request.args
-        if path == "":
-            return Response(fixture("start.html"), content_type=HTML)
-        if path == "select2":
-            page = {"4": "select2_form.html", "7": "select2_flat.html"}.get(args["md"])
-            return Response(fixture(page) if page else STANDESAMT, content_type=HTML)
-        if path == "calendar":
-            page = "session_error.html" if args["mdt"] == "540" and "cnc-1227" in args else None
-            return Response(fixture(page or "calendar.html"), content_type=HTML)
-        if path == "caldiv":
-            if args["cal"] == "97" and args["week"] == "202128":
-                return Response(fixture("caldiv_week.json"), content_type="application/json")
-            if args["cal"] == "96":
-                return Response("{}", content_type="application/json")
-            body = json.dumps(week_json(args["cal"], args["week"]))
-            return Response(body, content_type="application/json")
-        return Response("not found", status=404)
-
-    return handler
-
-
-def run_scrape(httpserver, prefix="/fra", overrides=None, weeks=2, base_suffix=""):
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(make_handler(overrides))
-    base = httpserver.url_for(prefix) + base_suffix
-    source = Source(id="t", name="T", family="tevis", index_url=base, params={"base_url": base})
-
-    async def go():
-        fetcher = Fetcher(Politeness(min_gap=0, attempts=1, timeout=2))
-        session = fetcher.session()
-        try:
-            try:
-                raw = await tevis.scrape(source, session, weeks, NOW)
-            except ScrapeError as exc:
-                return exc, session
-            return raw, session
-        finally:
-            await fetcher.aclose()
-
-    result, session = asyncio.run(go())
-    urls = [req.full_path.rstrip("?") for req, _ in httpserver.log]
-    return result, session, urls
-
-
-def test_scrape_end_to_end(httpserver):
-    raw, session, urls = run_scrape(httpserver, weeks=2)
-    w = 2
-    # md 4: 97, 94, 96, 98, mdt-55 (-> 99); md 7: mdt-540 (-> 0, calendar page only), 301;
-    # md 12: 94 again.  1 + M + sum C x (1 + W), the pseudo entry resolving to 0 costing 1.
-    assert session.requests == len(urls) == 1 + 3 + 5 * (1 + w) + 1 + 1 * (1 + w) + 1 * (1 + w)
-    c = "cal={}&cnc=0&cncdata=&week={}&json=1&offset=1"
-    weeks_of = lambda cal: [f"/fra/caldiv?{c.format(cal, wk)}" for wk in ("202128", "202129")]  # noqa: E731
-    assert urls == [
-        "/fra/",
-        "/fra/select2?md=4",
-        "/fra/calendar?mdt=54&select_cnc=1&cnc-122=1", *weeks_of("97"),
-        "/fra/calendar?mdt=54&select_cnc=1&cnc-122=1", *weeks_of("94"),
-        "/fra/calendar?mdt=54&select_cnc=1&cnc-122=1", *weeks_of("96"),
-        "/fra/calendar?mdt=54&select_cnc=1&cnc-130=1", *weeks_of("98"),
-        "/fra/calendar?mdt=55&select_cnc=1&cnc-131=1", *weeks_of("99"),
-        "/fra/select2?md=7",
-        "/fra/calendar?mdt=540&select_cnc=1&cnc-1227=1",
-        "/fra/calendar?mdt=540&select_cnc=1&cnc-1228=1", *weeks_of("301"),
-        "/fra/select2?md=12",
-        "/fra/calendar?mdt=60&select_cnc=1&cnc-200=1", *weeks_of("94"),
-    ]  # fmt: skip
-    assert raw["v"] == 2
-    assert raw["md"] == {"4": "Bürgerbüro", "7": "Fahrerlaubnisbehörde", "12": "Standesamt"}
-    assert len(raw["cnc"]) == 5 + 3 + 1 and raw["cnc"][-1]["md"] == "12"
-    assert list(raw["calendar"]) == ["97", "94", "96", "98", "99", "301"]
-    assert raw["calendar"]["96"] == []  # both weeks answered {}
-    assert len(raw["calendar"]["94"]) == 4  # listed under two md: fetched twice
-    assert raw["calendar"]["97"][0] == week_fixture()
-    assert all("html" not in wk for stored in raw["calendar"].values() for wk in stored)
-    json.dumps(raw)
-
-    parsed = tevis.parse(raw)
-    assert sorted(parsed.locations) == ["301", "94", "96", "97", "98", "99"]
-    assert len(parsed.locations["97"].slots) == 6
-    assert len(parsed.locations["94"].slots) == 10  # duplicates from md 12 collapse
-    assert parsed.locations["94"].services == (
-        "Eheschließung anmelden",
-        "Personalausweis beantragen",
-        "Reisepass beantragen",
+    assert P.caldiv_url("https://x/fulda/", "97", "202128") == (
+        "https://x/fulda//caldiv?cal=97&cnc=0&cncdata=&week=202128&json=1&offset=1"
     )
-    assert parsed.locations["99"].name == "99"
-    assert (
-        parsed.locations["301"].name
-        == "Fahrerlaubnisbehörde / Umschreibung ausländischer Fahrerlaubnis"
+    assert P.calendar_url("https://x/fra", "54", "cnc-122") == (
+        "https://x/fra/calendar?mdt=54&select_cnc=1&cnc-122=1"
     )
-
-
-def test_scrape_base_url_with_trailing_slash_keeps_double_slash(httpserver):
-    raw, session, urls = run_scrape(httpserver, prefix="/fulda", base_suffix="/", weeks=1)
-    assert isinstance(raw, dict)
-    assert urls[:2] == ["/fulda//", "/fulda//select2?md=4"]
-    assert all(u.startswith("/fulda//") for u in urls)
-
-
-def check_error(result, session, match: str, url_part: str):
-    assert isinstance(result, ScrapeError), result
-    assert re.search(match, str(result)), str(result)
-    assert result.url is not None and result.url == session.last_url
-    assert result.url.endswith(url_part), result.url
-
-
-def test_scrape_database_error_start_page(httpserver):
-    result, session, _ = run_scrape(httpserver, overrides={"": (fixture("db_error.html"), HTML)})
-    check_error(result, session, "^tevis database error page$", "/fra/")
-
-
-def test_scrape_start_page_without_departments(httpserver):
-    page = "<html><head><title>Wartungsarbeiten</title></head><body><a href='x'>x</a></body></html>"
-    result, session, _ = run_scrape(httpserver, overrides={"": (page, HTML)})
-    check_error(result, session, "no departments.*Wartungsarbeiten", "/fra/")
-
-
-def test_scrape_calendar_page_without_script(httpserver):
-    page = "<html><head><title>Kalender</title></head><body>Bitte wählen</body></html>"
-    key = "calendar?mdt=55&select_cnc=1&cnc-131=1"
-    result, session, _ = run_scrape(httpserver, overrides={key: (page, HTML)})
-    check_error(result, session, "Missing tevis script data for mdt 55", key)
-
-
-@pytest.mark.parametrize(
-    ("body", "match"),
-    [
-        ("<html><head><title>Server Error</title></head></html>", "^caldiv answer is not JSON "
-         r"\(JSONDecodeError: .*Server Error"),
-        ('{"days": ["20210712"], "valid": [{"48', r"\(JSONDecodeError: "),
-        ("[1, 2]", "not an object"),
-        ('{"days": ["20210712"]}', "'valid'"),
-        ('{"days": ["2021-07-12"], "valid": [[480]]}', "YYYYMMDD"),
-    ],
-)  # fmt: skip
-def test_scrape_bad_caldiv_answers(httpserver, body, match):
-    key = "caldiv?cal=94&cnc=0&cncdata=&week=202128&json=1&offset=1"
-    result, session, _ = run_scrape(httpserver, overrides={key: (body, "application/json")})
-    check_error(result, session, match, key)
-
-
-def test_scrape_flat_layout_without_mdt(httpserver):
-    page = fixture("select2_flat.html").replace('name="mdt"', 'name="other"')
-    result, session, _ = run_scrape(httpserver, overrides={"select2?md=7": (page, HTML)})
-    check_error(result, session, "md 7: .*mdt", "select2?md=7")
-
-
-def test_scrape_http_error_status(httpserver):
-    def handler(request):
-        return Response("kaputt", status=500)
-
-    httpserver.expect_request(re.compile(".*")).respond_with_handler(handler)
-    base = httpserver.url_for("/x")
-    source = Source(id="t", name="T", family="tevis", index_url=base, params={"base_url": base})
-
-    async def go():
-        async with Fetcher(Politeness(min_gap=0, attempts=1, timeout=2)) as fetcher:
-            session = fetcher.session()
-            with pytest.raises(ScrapeError, match="HTTP 500") as info:
-                await tevis.scrape(source, session, 1, NOW)
-            assert info.value.url == base + "/"
-
-    asyncio.run(go())

@@ -63,9 +63,10 @@ def test_sweep_equals_truth_and_failures_are_stored(frozen_sim, tmp_path):
     "mode, message",
     [
         ("down", "RemoteProtocolError"),
-        ("garbage", "start page lists no departments"),
-        ("truncated", "caldiv answer is not JSON"),
-        ("dberror", "tevis database error page"),
+        ("garbage", "tevis: unrecognised page"),
+        ("truncated", "suggest page is cut off"),  # sim-tevis-02 speaks today's flow
+        ("dberror", "tevis error page: Es ist ein Datenbank-Fehler aufgetreten"),
+        ("expired", "the site lost the session (Kein gültiger Mandant gefunden. (0))"),
         ("slow", "Timeout"),
     ],
 )

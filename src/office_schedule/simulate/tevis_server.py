@@ -1,7 +1,9 @@
 """Render a simulated source's published state as TEVIS pages.
 
-``handle`` is pure request -> ``Reply``; the HTTP plumbing lives in ``server.py``.
-Page shapes follow docs/protocols/tevis-netappoint.md, section 1.3 and the checklist in 3.
+``handle`` is pure request -> ``Reply``; the HTTP plumbing lives in ``server.py``. Sources of
+variant ``today`` speak today's flow (``tevis_today_server.py``, markup of the real 2025-2026
+pages); ``classic`` ones the 2021 flow the reference read, whose page shapes follow
+docs/protocols/tevis-netappoint.md, section 1.3 and the checklist in 3.
 """
 
 from __future__ import annotations
@@ -11,22 +13,27 @@ import secrets
 from datetime import date, datetime, timedelta
 from html import escape
 
+from ..families.tevis import protocol as P
+from . import tevis_today_server as today
 from .model import HHMMSS, SimWorld
 from .offices import Department, Location, SimSource
-from .pages import JSON, Reply, SimRequest, error_page, page
+from .pages import JSON, Reply, SimRequest, page
 
 FAMILY = "tevis"
 
-DB_ERROR = "Es ist ein Datenbank-Fehler aufgetreten"
-NO_CALENDAR = "Der ausgewählte Kalender existiert nicht oder kann nicht ausgewählt werden."
 WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
 #: fault modes answered by this module (the others are handled by the HTTP layer)
-PAGE_FAULTS = ("garbage", "truncated", "dberror")
+PAGE_FAULTS = ("garbage", "truncated", "dberror", "expired")
+
+
+def error_page(src: SimSource, message: str) -> Reply:
+    return today.error_page(src, message)
 
 
 def start_page(src: SimSource) -> Reply:
     links = "\n".join(
-        f'  <li><a class="btn btn-default" href="select2?md={d.md}">{escape(d.title)}</a></li>'
+        f'  <li><a class="btn btn-default" href="{P.select2_url("", d.md)[1:]}">'
+        f"{escape(d.title)}</a></li>"
         for d in src.departments
     )
     body = (
@@ -97,13 +104,15 @@ def _flat_layout(src: SimSource, dep: Department) -> str:
 def select2_page(src: SimSource, md: str) -> Reply:
     dep = src.department(md)
     if dep is None:
-        return error_page("Kein gültiger Mandant gefunden")
+        return error_page(src, P.NO_MANDANT)
     inner = _form_layout(src, dep) if src.layout == "form" else _flat_layout(src, dep)
     body = f"<h1>{escape(dep.title)}</h1>\n<p>Bitte wählen Sie Ihr Anliegen.</p>\n{inner}"
     return page(f"{dep.title} – Anliegen wählen", body)
 
 
-def calendar_page(src: SimSource, query: dict[str, str], today: date) -> Reply:
+def calendar_page(src: SimSource, query: dict[str, str], today: date, fault=None) -> Reply:
+    if fault == "expired":
+        return error_page(src, f"{P.NO_MANDANT}. (0)")
     svc = None
     for key, value in query.items():
         if key.startswith("cnc-") and value == "1":
@@ -111,17 +120,17 @@ def calendar_page(src: SimSource, query: dict[str, str], today: date) -> Reply:
             if svc is not None:
                 break
     if svc is None:
-        return error_page(NO_CALENDAR)
+        return error_page(src, P.NO_SUCH_CALENDAR)
     iso = today.isocalendar()
     mdt = query.get("mdt", "0")
     script = (
-        "<script>window.tevis = window.tevis || {\n"
+        f"<script>{P.SCRIPT_MARKER}\n"
         f"    mdt: {int(mdt) if mdt.isdigit() else 0},\n"
         f"    calendar: {svc.target},\n"
         f"    week: {iso.year}{iso.week:02d},\n"
         '    lang: "de"\n'
         "};\n"
-        "$(document).ready(function () { tevis.loadWeek(tevis.week); });\n</script>"
+        f"{P.SCRIPT_END}function () {{ tevis.loadWeek(tevis.week); }});\n</script>"
     )
     body = (
         f"<h1>Terminauswahl</h1>\n<p>Gewähltes Anliegen: {escape(svc.title)}</p>\n"
@@ -148,11 +157,11 @@ def _caldiv_html(days: list[tuple[date, list[int]]]) -> str:
 def caldiv(world: SimWorld, src: SimSource, query: dict[str, str], truncated: bool) -> Reply:
     cal, week = query.get("cal", ""), query.get("week", "")
     if cal not in src.locations:
-        return error_page(NO_CALENDAR)
+        return error_page(src, P.NO_SUCH_CALENDAR)
     try:
         monday = date.fromisocalendar(int(week[:4]), int(week[4:]), 1)
     except ValueError:
-        return error_page("Ungültige Woche")
+        return error_page(src, "Ungültige Woche")
     days = world.published_week(src.id, cal, monday)
     payload = {
         "year": f"{monday.year}",
@@ -174,13 +183,30 @@ def location_id(src: SimSource, loc: Location) -> str:
 
 
 def truth_days(now: datetime, weeks: int) -> list[date]:
-    """Days a tevis scrape of ``weeks`` covers: the ISO weeks of now + 7·i days."""
+    """Days a 2021-flow scrape of ``weeks`` covers: the ISO weeks of now + 7·i days."""
     days = []
     for i in range(weeks):
         d = now.date() + timedelta(days=7 * i)
         monday = d - timedelta(days=d.weekday())
         days.extend(monday + timedelta(days=k) for k in range(7))
     return sorted(set(days))
+
+
+def truth_slots(world: SimWorld, src: SimSource, loc: Location, now: datetime, weeks) -> list[str]:
+    """The free slots a scrape of ``weeks`` reports: ISO weeks (2021 flow), or every day
+    through today + 7·weeks (today's flow); everything published when ``weeks`` is None."""
+    if weeks is None:
+        last = world.horizon(now)
+        days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
+    elif src.variant == "today":
+        days = [now.date() + timedelta(days=i) for i in range(7 * weeks + 1)]
+    else:
+        days = truth_days(now, weeks)
+    return [
+        f"{day.isoformat()} {HHMMSS[m]}"
+        for day in days
+        for m in world.published_day(src, loc.id, day, now)
+    ]
 
 
 def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
@@ -196,12 +222,18 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
         if fault == "garbage":
             return garbage_page(src)
         if fault == "dberror":
-            return error_page(DB_ERROR)
+            return error_page(src, P.DB_ERROR)
+    if src.variant == "today":
+        base = f"http://{request.headers.get('host', '')}/{src.id}"
+        return today.handle(world, src, request, fault, base)
+    if name == "":
         return start_page(src)
     if name == "select2":
         return select2_page(src, query.get("md", ""))
     if name == "calendar":
-        return calendar_page(src, query, world.now().date())
+        return calendar_page(src, query, world.now().date(), fault)
     if name == "caldiv":
         return caldiv(world, src, query, truncated=fault == "truncated")
-    return error_page("Die angeforderte Seite wurde nicht gefunden.", status=404)
+    reply = error_page(src, "Die angeforderte Seite wurde nicht gefunden.")
+    reply.status = 404
+    return reply

@@ -1,0 +1,48 @@
+"""Kommunix TEVIS: the system of about a thousand German municipalities.
+
+Two flows, chosen per tenant from the form of its service list (``select2``): services that
+lead to ``location`` are read with today's flow (office chooser and suggest pages,
+``today.py``); services that lead to ``calendar`` with the 2021 flow of the reference
+(weekly ``caldiv`` JSON, ``classic.py``). ``pages.py`` reads every page of both
+(``office-schedule read-page tevis``), ``protocol.py`` holds the facts both share with the
+fake server.
+
+Catalog parameters: ``base_url`` (the tenant without trailing slash), ``mp_group``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ...errors import ParseError
+from ...model import ParsedSnapshot
+from . import classic, client, today
+from .pages import read_page
+
+NAME = "tevis"
+REQUIRED_PARAMS = ("base_url",)
+OPTIONAL_PARAMS = ("mp_group",)
+
+__all__ = ["NAME", "parse", "read_page", "scrape"]
+
+
+async def scrape(source, session, weeks: int, now: datetime) -> dict[str, Any]:
+    """One snapshot of a tenant: departments, then the flow its service pages lead to."""
+    base = source.base_url
+    departments = await client.departments(session, base)
+    first = await client.services(session, base, next(iter(departments)))
+    flow = classic if first.details["flow"] == "classic" else today
+    return await flow.scrape(session, base, departments, first, weeks, now)
+
+
+def parse(raw: Any) -> ParsedSnapshot:
+    """Raw payload (v2: 2021 flow, v3: today's flow) -> locations with slots."""
+    if not isinstance(raw, dict):
+        raise ParseError(f"tevis payload is a {type(raw).__name__}, not an object")
+    version = raw.get("v", 2)
+    if version == 3:
+        return today.parse(raw)
+    if version != 2:
+        raise ParseError(f"tevis payload version {version!r} is not 2 or 3")
+    return classic.parse(raw)
