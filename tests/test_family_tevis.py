@@ -234,18 +234,51 @@ def test_simulated_pages_are_read_by_the_real_pages_readers(sim, with_calendars)
     assert tp.read_page(error).as_json()["error"] == "Kein gültiger Mandant gefunden. (0)"
 
 
+def sim_steps(world, src) -> dict[str, str]:
+    """The pages of one simulated today-tenant, step by step, as a browser meets them."""
+    pages = {}
+    reply, pages["start"] = sim_get(world, src, "/")
+    name, value = reply.headers["Set-Cookie"].split(";")[0].split("=", 1)
+    jar = {name: value}
+    dep = next(d for d in src.departments if len(tt.offices_of(src, d.services[0])) > 1)
+    svc = dep.services[0]
+    _, pages["select2"] = sim_get(world, src, "/select2", {"md": dep.md}, cookies=jar)
+    query = {"mdt": dep.mdt, "select_cnc": "1", svc.cnc: "1"}
+    _, pages["location"] = sim_get(world, src, "/location", query, cookies=jar)
+    loc = tp.read_page(pages["location"]).offices[0].id
+    sim_get(world, src, "/location", query, "POST", {"loc": loc}, jar)
+    _, pages["suggest"] = sim_get(world, src, "/suggest", cookies=jar)
+    none_query = {"filter_date_from": "01.01.2099"}
+    _, pages["none"] = sim_get(world, src, "/suggest", none_query, cookies=jar)
+    _, pages["error"] = sim_get(world, src, "/location", query)
+    return pages
+
+
+REAL_STEPS = {
+    "start": "nuernberg_2026-02_start_page.html",
+    "select2": "nuernberg_2026-02_select2_md8_kfz.html",
+    "location": "aachen-abh-schritt3-location.html",
+    "suggest": "aachen-abh-suggest-available-2025-10-03.html",
+    "none": "aachen-abh-suggest-none.html",
+    "error": "nuernberg_2026-02_location_mdt324_no_session.html",
+}
+
+
 @needs_real
-def test_simulated_and_real_pages_share_reader_paths(sim):
-    src = today_source(sim, False)
-    _, start = sim_get(sim, src, "/")
-    real_start = tp.read_page(real("nuernberg_2026-02_start_page.html"))
-    assert tp.read_page(start).reader == real_start.reader
-    _, error = sim_get(sim, src, "/location", {"mdt": "1"})
-    real_error = tp.read_page(real("nuernberg_2026-02_location_mdt324_no_session.html"))
-    assert (tp.read_page(error).reader, tp.read_page(error).error) == (
-        real_error.reader,
-        real_error.error,
+def test_simulated_and_real_pages_share_reader_paths():
+    world = SimWorld(seed=5, families={"tevis": 8}, frozen=True)
+    src = next(
+        s
+        for s in world.sources.values()
+        if s.variant == "today"
+        and any(len(tt.offices_of(s, d.services[0])) > 1 for d in s.departments)
     )
+    simulated = sim_steps(world, src)
+    for step, name in REAL_STEPS.items():
+        real_view = tp.read_page(real(name))
+        sim_view = tp.read_page(simulated[step])
+        assert (sim_view.page, sim_view.reader) == (real_view.page, real_view.reader), step
+    assert tp.read_page(simulated["error"]).error == "Kein gültiger Mandant gefunden. (0)"
 
 
 def test_classic_simulated_pages(sim):

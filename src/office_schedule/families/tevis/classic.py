@@ -68,7 +68,7 @@ def service_record(md: str, rec: dict[str, Any]) -> dict[str, Any]:
 async def _resolve_pseudo(session, base: str, mdt: str, cnc: str) -> str | None:
     """A service without calendar ids: its calendar page's script names the calendar."""
     view, _ = await client.fetch_view(
-        session, P.calendar_url(base, mdt, cnc), expect=("days", "error-page")
+        session, P.calendar_url(base, mdt, cnc), expect=("offices", "error-page")
     )
     if view.page == "error-page":  # "no calendar behind this service"
         return None

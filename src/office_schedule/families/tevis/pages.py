@@ -469,8 +469,13 @@ def read_page(text: str, url: str | None = None) -> PageView:
             details={"services": records, "action": action, "flow": flow_of(action)},
         )
     cal = script_calendar_id(doc)
-    if cal is not None:
-        return PageView("days", reader="tevis.calendar-script", details={"calendar": cal})
+    if cal is not None:  # the 2021 calendar step: it selects one calendar, caldiv fills it
+        return PageView(
+            "offices",
+            offices=[Office(cal, None)],
+            reader="tevis.calendar-script",
+            details={"calendar": cal},
+        )
     found_md = departments(doc)
     if found_md:
         return PageView(
