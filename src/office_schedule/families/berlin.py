@@ -1,30 +1,37 @@
-"""Stadt Berlin: the citizen offices (Bürgerämter) of service.berlin.de, read from the HTML.
+"""Stadt Berlin: the citizen offices (Bürgerämter) of service.berlin.de (ZMS), read from the HTML.
 
-Sequence: ``GET {base_url}/standorte/buergeraemter/`` lists the offices per district
-(``<div class="ort-group">``: ``<h2>`` district, ``<a href="/standort/...">`` offices). Per
-office: the office page (closed when a ``<div class="alert">`` says ``bis auf Weiteres
-geschlossen``), then the ``<form id="termin_form">`` as a GET (hidden fields, ``termin=1`` and
-the first ``anliegen[]`` checkbox), following the restart link when the page says the choice
-"hat sich geändert". The calendar page's ``<div class="calendar-month-table">`` tables have a
-``<th class="month">`` (``Juli 2021``) and day cells of class ``buchbar``/``nichtbuchbar``;
-every bookable day inside the look-ahead has its link followed.
+Flow (the 2021 reference's): ``GET {base_url}/standorte/buergeraemter/`` lists the offices
+per district (``div.ort-group``: ``h2`` district, ``a[href^="/standort/"]`` offices). Per
+office: the office page (closed when a ``div.alert`` says ``bis auf Weiteres geschlossen``),
+then the ``form#termin_form`` as a GET (hidden fields, ``termin=1``, the first ``anliegen[]``),
+following the restart link when the page says the choice "hat sich geändert". The answer is
+the day chooser, or the "Taken" page when nothing is free; every bookable day inside the
+look-ahead has its time chooser opened.
 
-Assumption (the reference never parsed it): a day page lists its free times as links inside
-``<td class="frei">`` cells whose text holds the time as ``HH:MM`` (e.g. ``<td class="frei">
-<a href="...">08:30</a></td>``); cells without such a time are ignored.
+What the real pages show (``../shared/data/real-pages/berlin/``):
+
+- day chooser: ``div.calendar-month-table`` with ``th.month`` (``Juni 2022``; in 2024 in a
+  table of its own inside the same div); a bookable day is ``td.buchbar > a`` linking to
+  ``…/terminvereinbarung/termin/time/{local midnight, epoch seconds}/`` (relative or
+  absolute); other days are ``td.nichtbuchbar`` or ``td.``; 2024 cells say it in
+  ``aria-label``/``title`` (``04.12.2024 - An diesem Tag sind keine Termine mehr verfügbar``);
+- time chooser: ``div.timetable`` rows ``<th class="buchbar">13:24</th><td class="frei"><a
+  href="…/time/{slot epoch}/{office}/">Bürgeramt …</a></td>``: the time is in the ``th`` (an
+  empty ``th`` repeats the row above), the link text is the office, the epoch must agree;
+- "Taken": title ``Entschuldigung, es sind aktuell keine Termine für ihre Auswahl verfügbar``.
 
 The site protects itself: the throttle page (``Zu viele Zugriffe``; HTTP 429, or shown with
 200) and captcha pages raise :class:`BlockedError` at once, with no further request. The
-scraper sleeps ``request_delay`` seconds between its requests.
+scraper sleeps ``request_delay`` seconds between its requests. Every answer goes through
+:func:`read_page`; a page it does not recognise stops the scrape with a ``PageError``.
 
 Catalog parameters (all optional): ``base_url`` (default ``https://service.berlin.de``),
 ``request_delay`` (seconds, default 1.0).
 
-Raw payload: ``[{"id": str, "name": str, "district": str, "url": str, "closed": bool,
-"days": [{"date": "YYYY-MM-DD", "bookable": bool, "times": ["HH:MM", ...]}]}]``; an office
-whose page offers no booking form carries ``"error": "..."`` instead of ``days`` and is
-skipped by ``parse``. Location id = ``id`` (the number in the office URL, else
-``to_id(name)``), name = ``name``.
+Raw payload: ``[{"id", "name", "district", "url", "closed": bool, "calendar": url | None,
+"days": [{"date": "YYYY-MM-DD", "times": ["HH:MM", ...], "url": time page}], "none_free":
+marker | None}]``; ``none_free`` is what the site showed when the office has no free time
+in the look-ahead. Location id = ``id`` (the number in the office URL, else ``to_id(name)``).
 """
 
 from __future__ import annotations
@@ -32,185 +39,453 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from selectolax.lexbor import LexborNode as Node
 
+from ..clock import local_from_ts
 from ..errors import BlockedError, ParseError
 from ..model import Location, ParsedSnapshot
+from . import pages
 from .common import PacedSession, day_times_slots, look_ahead_days, sorted_slots, to_id
+from .pages import Office, PageError, PageView, hhmm, node_text, title_of
 
 NAME = "berlin"
 DEFAULT_BASE_URL = "https://service.berlin.de"
 DEFAULT_REQUEST_DELAY = 1.0
+
+# --- protocol facts (the fake server imports them from here)
+SITE_TITLE = "Service Berlin - Berlin.de"
+DAY_TITLE = "Terminvergabe - Auswahl des Tages"
+TIME_TITLE = "Terminvergabe - Auswahl des Termins"
 THROTTLE_TEXT = "Zu viele Zugriffe"
+THROTTLE_TITLE = "Service-Portal Berlin - (null) - 429"
 ROBOT_TEXT = "Bitte bestätigen Sie, dass Sie kein Roboter sind"
 CLOSED_TEXT = "bis auf Weiteres geschlossen"
+#: the reference's sentence (sic: "Diensteistung"); the reader looks for its end only
+CHANGED_SENTENCE = "Ihre Auswahl von Standort und Diensteistung hat sich geändert."
 CHANGED_TEXT = "hat sich geändert"
-RESTART_PREFIX = "/terminvereinbarung/termin/restart/?"
-MONTHS = {
-    name: i + 1
-    for i, name in enumerate(
-        "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split()
-    )
-}
+MAINTENANCE_TEXT = "Terminverwaltung wird momentan gewartet"
+TAKEN_TITLE = "Entschuldigung, es sind aktuell keine Termine für ihre Auswahl verfügbar"
+TAKEN_HEADING = "Leider sind aktuell keine Termine für ihre Auswahl verfügbar."
+DAY_BOOKABLE_TEXT = "An diesem Tag einen Termin buchen"
+DAY_FULL_TEXT = "An diesem Tag sind keine Termine mehr verfügbar"
+DAY_NONE_TEXT = "An diesem Tag sind keine Termine möglich"
+#: what every per-day "nothing free" label says
+NO_APPOINTMENT = "keine Termine"
+SLOT_LINK_TITLE = "Zu diesem Zeitpunkt einen Termin eintragen…"
+LEGEND_FREE = "verfügbar"
+LEGEND_FULL = "ausgebucht"
+TERMIN_PATH = "/terminvereinbarung/termin/"
+DAY_PATH = TERMIN_PATH + "day/"
+TIME_PATH = TERMIN_PATH + "time/"
+TAKEN_PATH = TERMIN_PATH + "taken/"
+RESTART_PATH = TERMIN_PATH + "restart/"
+MONTH_NAMES = (
+    "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split()
+)
+MONTHS = {name: i + 1 for i, name in enumerate(MONTH_NAMES)}
+WEEKDAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 
-_TIME_IN_TEXT = re.compile(r"\b(\d{1,2}):(\d{2})\b")
+_DAY_LINK = re.compile(re.escape(TIME_PATH) + r"(\d+)/$")
+_SLOT_LINK = re.compile(re.escape(TIME_PATH) + r"(\d+)/(\d+)/$")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_LONG_DATE = re.compile(r"(\d{1,2})\.\s*(\w+)\s+(\d{4})")
+_LABEL = re.compile(r"(\d{2})\.(\d{2})\.(\d{4})\s*-\s*(.+)")
 _OFFICE_NUMBER = re.compile(r"/standort/(\d+)")
 
 
 # ----------------------------------------------------------------------------- page reading
 
 
-def is_throttled(html: str) -> bool:
-    tree = HTMLParser(html)
-    return any(THROTTLE_TEXT in node.text() for node in tree.css("h1, title"))
+def _classes(node: Node) -> set[str]:
+    return set((node.attributes.get("class") or "").split())
 
 
-def is_captcha(html: str) -> bool:
+def _path(href: str) -> str:
+    return urlsplit(href).path
+
+
+def is_throttled(doc: HTMLParser) -> bool:
+    """``Zu viele Zugriffe``, or the portal's status title (``… - (null) - 429``, also 428)."""
+    title = title_of(doc)
+    if title == THROTTLE_TITLE or (
+        title.startswith("Service-Portal Berlin") and title[-4:] in (" 429", " 428")
+    ):
+        return True
+    return any(THROTTLE_TEXT in node.text() for node in doc.css("h1, title"))
+
+
+def is_captcha(html: str, doc: HTMLParser | None = None) -> bool:
     """A robot check: the German prompt, or a form/img/div/iframe whose id or class says captcha."""
     if ROBOT_TEXT in html:
         return True
-    for node in HTMLParser(html).css("form, img, div, iframe, input"):
+    for node in (doc or HTMLParser(html)).css("form, img, div, iframe, input"):
         attrs = node.attributes
         if "captcha" in f"{attrs.get('id') or ''} {attrs.get('class') or ''}".lower():
             return True
     return False
 
 
-def office_list(html: str, base_url: str) -> list[dict[str, str]]:
-    """Offices per district: ``{"id", "name", "district", "url"}``."""
+def _office_list(doc: HTMLParser, text: str, url: str | None) -> PageView:
     found = []
-    for group in HTMLParser(html).css("div.ort-group"):
-        heading = group.css_first("h2")
-        district = heading.text(strip=True) if heading is not None else ""
-        district = district.removesuffix("nach oben").strip()
+    for group in doc.css("div.ort-group"):
+        district = node_text(group.css_first("h2")).removesuffix("nach oben").strip()
         for link in group.css("a"):
             href = link.attributes.get("href") or ""
             if not href.startswith("/standort/"):
                 continue
-            name = link.text(strip=True)
+            name = node_text(link)
             number = _OFFICE_NUMBER.match(href)
             office_id = number.group(1) if number else to_id(name)
-            found.append(
-                {"id": office_id, "name": name, "district": district, "url": base_url + href}
-            )
-    return found
+            found.append({"id": office_id, "name": name, "district": district, "href": href})
+    if not found:
+        raise pages.unknown(NAME, text, url, "office list without a /standort/ link")
+    return PageView(
+        "offices",
+        offices=[Office(o["id"], o["name"]) for o in found],
+        reader="berlin.office-list",
+        details={"offices": found},
+    )
 
 
-def is_closed(html: str) -> bool:
-    return any(CLOSED_TEXT in node.text() for node in HTMLParser(html).css("div.alert"))
-
-
-def booking_request(html: str, page_url: str) -> tuple[str, dict[str, str]] | None:
-    """``(url, query parameters)`` of the booking form for the first service, or None."""
-    form = HTMLParser(html).css_first("form#termin_form")
-    if form is None:
-        return None
+def _office_page(doc: HTMLParser, text: str, url: str | None) -> PageView:
+    form = doc.css_first("form#termin_form")
+    assert form is not None
     params: dict[str, str] = {}
-    for node in form.css("input"):
-        attrs = node.attributes
-        if (attrs.get("type") or "").lower() == "hidden" and attrs.get("name"):
-            params[attrs["name"]] = attrs.get("value") or ""
+    for node in form.css('input[type="hidden"]'):
+        if node.attributes.get("name"):
+            params[node.attributes["name"]] = node.attributes.get("value") or ""
+    choices = []
+    for box in form.css('input[type="checkbox"][name="anliegen[]"]'):
+        box_id = box.attributes.get("id")
+        label = form.css_first(f'label[for="{box_id}"]') if box_id else None
+        choices.append((box.attributes.get("value") or "", node_text(label)))
+    if not choices:
+        raise pages.unknown(NAME, text, url, "booking form without an anliegen[] checkbox")
     params["termin"] = "1"
-    box = form.css_first('input[type="checkbox"][name="anliegen[]"]')
-    if box is None:
-        return None
-    params["anliegen[]"] = box.attributes.get("value") or ""
+    params["anliegen[]"] = choices[0][0]
     action = (form.attributes.get("action") or "").split("?", 1)[0]
-    return urljoin(page_url, action), params
+    return PageView(
+        "services",
+        choices=choices,
+        reader="berlin.office-page",
+        details={"form_url": urljoin(url or "", action), "params": params},
+    )
 
 
-def restart_link(html: str) -> str | None:
-    if CHANGED_TEXT not in html:
-        return None
-    for link in HTMLParser(html).css("a"):
+def _restart(doc: HTMLParser, text: str, url: str | None) -> PageView | None:
+    for link in doc.css("a"):
         href = link.attributes.get("href") or ""
-        if href.startswith(RESTART_PREFIX):
-            return href
+        if _path(href).endswith(RESTART_PATH) and urlsplit(href).query:
+            message = next(
+                (node_text(n) for n in doc.css("div.alert p") if CHANGED_TEXT in n.text()),
+                CHANGED_SENTENCE,
+            )
+            return PageView(
+                "start",
+                error=message,
+                reader="berlin.restart",
+                details={"restart": urljoin(url or "", href)},
+            )
     return None
 
 
-def calendar_cells(html: str) -> list[tuple[date, bool, str | None]]:
-    """``(day, bookable, link)`` per day cell of the calendar month tables."""
-    days = []
-    for table in HTMLParser(html).css("div.calendar-month-table"):
-        month_cell = table.css_first("th.month")
-        parts = month_cell.text(strip=True).split() if month_cell is not None else []
-        if len(parts) != 2 or parts[0] not in MONTHS or not parts[1].isdigit():
-            continue
-        year, month = int(parts[1]), MONTHS[parts[0]]
-        for cell in table.css("td"):
-            classes = (cell.attributes.get("class") or "").split()
-            bookable = "buchbar" in classes
-            if not bookable and "nichtbuchbar" not in classes:
+def _legend_full(doc: HTMLParser) -> str | None:
+    """The legend's word for ``nichtbuchbar`` days (``ausgebucht``), when the page has one."""
+    for element in doc.css("span.legend-element"):
+        if element.css_first("span.legend-color.nichtbuchbar") is not None:
+            return node_text(element) or None
+    return None
+
+
+def _month_of(box: Node, text: str, url: str | None) -> tuple[int, int]:
+    parts = node_text(box.css_first("th.month")).split()
+    if len(parts) != 2 or parts[0] not in MONTHS or not parts[1].isdigit():
+        raise pages.unknown(NAME, text, url, f"calendar month header {' '.join(parts)!r}")
+    return int(parts[1]), MONTHS[parts[0]]
+
+
+def _label(node: Node, day: date, url: str | None) -> str | None:
+    """A cell's own statement (``aria-label``/``title``) without its date, checked against it."""
+    label = node.attributes.get("aria-label") or node.attributes.get("title")
+    if not label:
+        return None
+    label = pages.squash(label)
+    match = _LABEL.fullmatch(label)
+    if not match:
+        return label
+    d, m, y, statement = match.groups()
+    if (int(y), int(m), int(d)) != (day.year, day.month, day.day):
+        raise PageError(f"berlin: calendar cell {day} says {label!r}", url=url)
+    return statement
+
+
+def _cell(cell: Node, day: date, legend: str | None, url: str | None) -> dict[str, Any]:
+    classes = _classes(cell)
+    link = cell.css_first("a")
+    where = f"berlin: calendar day {day.isoformat()}"
+    if "buchbar" not in classes:
+        statement = _label(cell, day, url)
+        if link is not None or statement == DAY_BOOKABLE_TEXT:
+            raise PageError(f"{where} has a booking link but not class buchbar", url=url)
+        if statement and NO_APPOINTMENT not in statement:
+            statement = None  # a label that says something else about the day
+        full = "nichtbuchbar" in classes
+        if full and not statement:
+            statement = legend or "nichtbuchbar"
+        return {"date": day.isoformat(), "bookable": False, "full": full, "statement": statement}
+    href = (link.attributes.get("href") or "") if link is not None else ""
+    match = _DAY_LINK.search(_path(href))
+    if match is None:
+        raise PageError(f"{where} is buchbar without a {TIME_PATH}{{day}}/ link", url=url)
+    if local_from_ts(int(match.group(1))).date() != day:
+        raise PageError(f"{where}: its link {href!r} names another day", url=url)
+    _label(link, day, url)
+    return {"date": day.isoformat(), "bookable": True, "href": urljoin(url or "", href)}
+
+
+def calendar_cells(doc: HTMLParser, text: str, url: str | None = None) -> list[dict[str, Any]]:
+    """Every day cell of the month tables: ``date``, ``bookable``, ``href`` or ``statement``."""
+    legend = _legend_full(doc)
+    cells = []
+    for box in doc.css("div.calendar-month-table"):
+        year, month = _month_of(box, text, url)
+        for cell in box.css("td"):
+            number = node_text(cell)
+            if not number:
+                if cell.css_first("a") is not None:
+                    raise PageError("berlin: calendar cell without a day has a link", url=url)
                 continue
-            text = cell.text(strip=True).lstrip("0")
-            if not text.isdigit():
-                continue
+            if not number.isdigit():
+                raise pages.unknown(NAME, text, url, f"calendar cell {number!r}")
             try:
-                day = date(year, month, int(text))
+                day = date(year, month, int(number))
             except ValueError:
-                continue
-            link = cell.css_first("a")
-            href = (link.attributes.get("href") or None) if link is not None else None
-            days.append((day, bookable, href if bookable else None))
+                raise PageError(f"berlin: no day {number} in {month}/{year}", url=url) from None
+            cells.append(_cell(cell, day, legend, url))
+    return cells
+
+
+def statement_of(cells: list[dict[str, Any]]) -> str | None:
+    """The site's "nothing free" statements of non-bookable cells, booked-out days' first."""
+    shut = [c for c in cells if not c["bookable"] and c["statement"]]
+    said = dict.fromkeys(c["statement"] for c in sorted(shut, key=lambda c: not c["full"]))
+    return "; ".join(said) or None
+
+
+def _calendar(doc: HTMLParser, text: str, url: str | None) -> PageView:
+    cells = calendar_cells(doc, text, url)
+    if not cells:
+        raise pages.unknown(NAME, text, url, "calendar without a day")
+    links = {c["date"]: c["href"] for c in cells if c["bookable"]}
+    details = {"cells": cells, "links": links}
+    if links:
+        return PageView("days", days=list(links), reader="berlin.month-calendar", details=details)
+    marker = statement_of(cells)
+    if marker is None:
+        raise PageError(
+            "berlin: calendar without a bookable day and without the site's per-day "
+            "statement (nichtbuchbar, 'keine Termine')",
+            url=url,
+        )
+    return PageView("none-free", marker=marker, reader="berlin.month-calendar", details=details)
+
+
+def _page_days(doc: HTMLParser, url: str | None) -> set[date]:
+    """The day a time chooser is for: its "Datum" step (``Mo. 29. August 2022``) and its URL."""
+    days = set()
+    for group in doc.css("div.collapsible-group"):
+        shown = node_text(group.css_first(".collapsible-description"))
+        if node_text(group.css_first(".collapsible-title")) != "Datum" or not shown:
+            continue
+        match = _LONG_DATE.search(shown)
+        try:
+            days.add(date(int(match.group(3)), MONTHS[match.group(2)], int(match.group(1))))
+        except (AttributeError, KeyError, ValueError):
+            raise PageError(f"berlin: time chooser for the day {shown!r}", url=url) from None
+    match = _DAY_LINK.search(_path(url or ""))
+    if match:
+        days.add(local_from_ts(int(match.group(1))).date())
     return days
 
 
-def day_times(html: str) -> list[str]:
-    """``HH:MM`` of every free time link (``<td class="frei"><a>08:30</a></td>``), sorted."""
-    times = set()
-    for cell in HTMLParser(html).css("td.frei"):
-        for link in cell.css("a"):
-            match = _TIME_IN_TEXT.search(link.text(strip=True))
-            if match and int(match.group(1)) < 24:
-                times.add(f"{int(match.group(1)):02d}:{match.group(2)}")
-    return sorted(times)
+def _time_row(row: Node, above: str | None, url: str | None) -> tuple[str, str, str, str]:
+    """``(time, epoch, office id, office name)`` of one free-time row."""
+    head, cell = row.css_first("th"), row.css_first("td")
+    shown = node_text(head)
+    if shown:
+        match = _TIME.fullmatch(shown)
+        if match is None or hhmm(*match.groups()) is None:
+            raise PageError(f"berlin: time row with the time {shown!r}", url=url)
+        if "buchbar" not in _classes(head):
+            raise PageError(f"berlin: time row {shown} is not th.buchbar", url=url)
+        time = hhmm(*match.groups())
+    elif above is None:
+        raise PageError("berlin: the first time row has no time", url=url)
+    else:
+        time = above
+    link = cell.css_first("a") if cell is not None else None
+    if cell is None or "frei" not in _classes(cell) or link is None:
+        raise PageError(f"berlin: time row {time} is not a td.frei with a link", url=url)
+    href = link.attributes.get("href") or ""
+    match = _SLOT_LINK.search(_path(href))
+    if match is None:
+        raise PageError(f"berlin: time row {time} links to {href!r}", url=url)
+    epoch, office = match.groups()
+    if local_from_ts(int(epoch)).strftime("%H:%M") != time:
+        raise PageError(f"berlin: time row {time} links to another time ({href!r})", url=url)
+    return time, epoch, office, node_text(link)
+
+
+def _time_page(doc: HTMLParser, text: str, url: str | None) -> PageView:
+    rows, above = [], None
+    for row in doc.css("div.timetable tr"):
+        time, epoch, office, name = _time_row(row, above, url)
+        above = time
+        rows.append({"time": time, "epoch": epoch, "office": office, "name": name})
+    if not rows:
+        raise PageError("berlin: time chooser without a free time and without a marker", url=url)
+    days = {local_from_ts(int(r["epoch"])).date() for r in rows}
+    shown = _page_days(doc, url)
+    if len(days) != 1 or not shown <= days:
+        found = ", ".join(sorted(d.isoformat() for d in days))
+        named = ", ".join(sorted(d.isoformat() for d in shown)) or "its day"
+        raise PageError(f"berlin: time chooser for {named} lists times of {found}", url=url)
+    (day,) = days
+    slots = [f"{day.isoformat()} {r['time']}" for r in rows]
+    offices: dict[str, Office] = {}
+    for r, slot in zip(rows, slots, strict=True):
+        known = offices.get(r["office"])
+        if known is None or slot < (known.earliest or slot):
+            offices[r["office"]] = Office(r["office"], r["name"] or None, slot)
+    return PageView(
+        "times",
+        days=[day.isoformat()],  # the bookable day whose times the page lists
+        slots=slots,
+        offices=list(offices.values()),
+        reader="berlin.time-rows",
+        details={"date": day.isoformat(), "rows": rows},
+    )
+
+
+def _blocked(doc: HTMLParser, text: str) -> PageView | None:
+    if is_throttled(doc):
+        error = f"berlin: throttled ({THROTTLE_TEXT}), back off"
+        return PageView("blocked", error=error, reader="berlin.throttle")
+    if is_captcha(text, doc):
+        return PageView(
+            "blocked", error="berlin: captcha page, needs a human", reader="berlin.captcha"
+        )
+    return None
+
+
+def _taken(doc: HTMLParser) -> PageView | None:
+    title = title_of(doc)
+    heading = {node_text(h) for h in doc.css("h1")}
+    if title.startswith(TAKEN_TITLE) or TAKEN_HEADING in heading:
+        marker = TAKEN_TITLE if title.startswith(TAKEN_TITLE) else TAKEN_HEADING
+        return PageView("none-free", marker=marker, reader="berlin.taken")
+    return None
+
+
+def read_page(text: str, url: str | None = None) -> PageView:
+    """Which step of the Berlin booking flow ``text`` is, and what it shows."""
+    doc = pages.tree(text)
+    view = _blocked(doc, text) or _taken(doc)
+    if view is not None:
+        return view
+    if MAINTENANCE_TEXT in pages.visible_text(doc):
+        return PageView("error-page", error=MAINTENANCE_TEXT, reader="berlin.maintenance")
+    if doc.css_first("div.timetable") is not None:
+        return _time_page(doc, text, url)
+    if doc.css_first("div.calendar-month-table") is not None:
+        return _calendar(doc, text, url)
+    if CHANGED_TEXT in text:
+        view = _restart(doc, text, url)
+        if view is not None:
+            return view
+    alerts = [node_text(n) for n in doc.css("div.alert") if CLOSED_TEXT in n.text()]
+    if alerts:
+        return PageView("closed", marker=alerts[0], reader="berlin.office-closed")
+    if doc.css_first("form#termin_form") is not None:
+        return _office_page(doc, text, url)
+    if doc.css_first("div.ort-group") is not None:
+        return _office_list(doc, text, url)
+    raise pages.unknown(NAME, text, url)
 
 
 # ----------------------------------------------------------------------------- scraping
 
 
 class _Pacer(PacedSession):
-    """Paced requests that stop at the first throttle or captcha page."""
+    """Paced requests, each answer read by :func:`read_page`; stops at throttle or captcha."""
 
-    def check(self, response) -> None:
+    async def view(self, url: str, params: dict[str, str] | None = None) -> tuple[str, PageView]:
+        response = await self.get(url, params)
         where = str(response.url)
-        if is_throttled(response.text):
-            raise BlockedError(f"berlin: throttled ({THROTTLE_TEXT}), back off", url=where)
-        if is_captcha(response.text):
-            raise BlockedError("berlin: captcha page, needs a human", url=where)
+        view = read_page(response.text, where)
+        if view.page == "blocked":
+            raise BlockedError(view.error or "berlin: blocked", url=where)
+        if view.page == "error-page":
+            raise PageError(f"berlin: the site says {view.error!r}", url=where)
+        return where, view
 
 
-async def _office(pacer: _Pacer, office: dict[str, str], days: set[date]) -> dict[str, Any]:
-    entry: dict[str, Any] = dict(office)
-    response = await pacer.get(office["url"])
-    if is_closed(response.text):
-        return {**entry, "closed": True, "days": []}
-    form = booking_request(response.text, str(response.url))
-    if form is None:
-        return {**entry, "closed": False, "error": "no booking form on the office page"}
-    response = await pacer.get(*form)
-    restart = restart_link(response.text)
-    if restart is not None:
-        response = await pacer.get(urljoin(str(response.url), restart))
-    calendar_url = str(response.url)
-    found = []
-    for day, bookable, href in calendar_cells(response.text):
-        times: list[str] = []
-        if bookable and href and day in days:
-            times = day_times((await pacer.get(urljoin(calendar_url, href))).text)
-        found.append({"date": day.isoformat(), "bookable": bookable, "times": times})
-    return {**entry, "closed": False, "days": found}
+def _expect(view: PageView, kinds: tuple[str, ...], where: str) -> None:
+    if view.page not in kinds:
+        raise PageError(
+            f"berlin: expected a {' or '.join(kinds)} page, got {view.page} ({view.reader})",
+            url=where,
+        )
+
+
+async def _day(pacer: _Pacer, day: str, link: str) -> dict[str, Any]:
+    where, view = await pacer.view(link)
+    if view.page == "none-free":  # booked out between the calendar and this request
+        return {"date": day, "times": [], "url": where, "none_free": view.marker}
+    _expect(view, ("times",), where)
+    if view.details["date"] != day:
+        shown = view.details["date"]
+        raise PageError(f"berlin: the time chooser of {day} shows {shown}", url=where)
+    return {"date": day, "times": [s[11:] for s in view.slots], "url": where}
+
+
+async def _office(pacer: _Pacer, office: dict[str, str], window: set[str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {**office, "closed": False, "calendar": None, "days": []}
+    where, view = await pacer.view(office["url"])
+    if view.page == "closed":
+        return {**entry, "closed": True, "none_free": view.marker}
+    _expect(view, ("services",), where)
+    where, view = await pacer.view(view.details["form_url"], view.details["params"])
+    if view.page == "start":
+        where, view = await pacer.view(view.details["restart"])
+    _expect(view, ("days", "none-free"), where)
+    entry["calendar"] = where
+    if view.page == "none-free":
+        return {**entry, "none_free": view.marker}
+    days = [await _day(pacer, d, view.details["links"][d]) for d in view.days if d in window]
+    none_free = None
+    if not any(d["times"] for d in days):
+        shown = [c for c in view.details["cells"] if c["date"] in window]
+        said = [d["none_free"] for d in days] + [statement_of(shown) or ""]
+        none_free = "; ".join(dict.fromkeys(s for s in said if s)) or None
+    return {**entry, "days": days, "none_free": none_free}
 
 
 async def scrape(source, session, weeks: int, now: datetime) -> list[dict[str, Any]]:
     base_url = (source.params.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
     pacer = _Pacer(session, float(source.params.get("request_delay") or DEFAULT_REQUEST_DELAY))
-    response = await pacer.get(f"{base_url}/standorte/buergeraemter/")
-    days = set(look_ahead_days(now.date(), weeks))
-    return [await _office(pacer, office, days) for office in office_list(response.text, base_url)]
+    where, listing = await pacer.view(f"{base_url}/standorte/buergeraemter/")
+    _expect(listing, ("offices",), where)
+    window = {d.isoformat() for d in look_ahead_days(now.date(), weeks)}
+    out = []
+    for found in listing.details["offices"]:
+        office = {k: found[k] for k in ("id", "name", "district")}
+        office["url"] = base_url + found["href"]
+        out.append(await _office(pacer, office, window))
+    return out
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -221,7 +496,7 @@ def _office_slots(days: Any, where: str) -> list[datetime]:
         raise ParseError(f"{where}: days is not a list")
     slots = []
     for day in days:
-        if not isinstance(day, dict) or not isinstance(day.get("bookable", False), bool):
+        if not isinstance(day, dict):
             raise ParseError(f"{where}: bad day {day!r}")
         slots.extend(day_times_slots(day.get("date"), day.get("times"), where))
     return slots
@@ -240,12 +515,21 @@ def parse(raw: Any) -> ParsedSnapshot:
             raise ParseError(f"{where}: bad id {office_id!r}")
         if name is not None and not isinstance(name, str):
             raise ParseError(f"{where}: bad name {name!r}")
-        if "error" in office:
-            if not isinstance(office["error"], str):
-                raise ParseError(f"{where}: error is not a string")
-            continue
+        marker, url = office.get("none_free"), office.get("calendar") or office.get("url")
+        if marker is not None and not isinstance(marker, str):
+            raise ParseError(f"{where}: none_free is not a string")
+        if url is not None and not isinstance(url, str):
+            raise ParseError(f"{where}: bad url {url!r}")
         slots = _office_slots(office.get("days"), where)
-        if office_id in locations:
-            slots.extend(locations[office_id].slots)
-        locations[office_id] = Location(id=office_id, name=name or None, slots=sorted_slots(slots))
+        known = locations.get(office_id)
+        if known is not None:
+            slots.extend(known.slots)
+            marker = known.empty or marker
+        locations[office_id] = Location(
+            id=office_id,
+            name=name or None,
+            slots=sorted_slots(slots),
+            empty=None if slots else marker,
+            url=url,
+        )
     return ParsedSnapshot(locations)

@@ -1,17 +1,19 @@
-"""Render a simulated source as service.berlin.de (Bürgerämter, HTML booking pages).
+"""Render a simulated source as service.berlin.de (Bürgerämter, ZMS HTML booking pages).
 
-Protocol: docs/protocols/custom-machinery-export.md, section A.4, and the day-page
-assumption of ``families/berlin.py``. Pages: ``/standorte/buergeraemter/`` (offices per
-district), ``/standort/{id}/`` (office page with ``<form id="termin_form">``),
-``/terminvereinbarung/termin/tag.php`` (GET of that form: chooses office and service in the
-session cookie and shows the current and the next month), and
-``/terminvereinbarung/termin/time/{epoch of the day}/`` (free times of a day).
+Protocol: docs/protocols/custom-machinery-export.md, section A.4, and the real pages in
+``../shared/data/real-pages/berlin/`` (the markup below is written after them). Pages:
+``/standorte/buergeraemter/`` (offices per district), ``/standort/{id}/`` (office page with
+``form#termin_form``), ``/terminvereinbarung/termin/tag.php`` (GET of that form: chooses office
+and service in the session cookie and redirects to the day chooser ``…/termin/day/`` like the
+2024 ``Day.html``, or to ``…/termin/taken/`` like ``Taken.html`` when no day is bookable),
+``…/termin/time/{local midnight epoch}/`` (the time chooser like the 2022 page: one row per
+free time, the time in the ``th``, the office in the link). A form GET whose session already
+holds another choice answers the reference's "Auswahl … hat sich geändert" page with a link
+to ``…/termin/restart/?providerList=…&requestList=…``.
 
-Links the site writes as root paths carry the source prefix ``/{source id}`` here, so that
-they resolve on the shared simulator host; the office links stay ``/standort/...`` because
-the scraper prefixes them with its base URL itself. The "Auswahl ... hat sich geändert"
-restart page is not simulated: the scraper only recognises restart links that start at the
-host root, which cannot reach a prefixed source.
+Links the site writes as root paths carry the source prefix ``/{source id}`` here, absolute
+links the host the request came to; the office links stay ``/standort/...`` because the
+scraper prefixes them with its base URL itself.
 """
 
 from __future__ import annotations
@@ -23,6 +25,29 @@ from datetime import date, datetime, timedelta
 from html import escape
 
 from ..clock import OFFICE_TZ
+from ..families.berlin import (
+    CHANGED_SENTENCE,
+    DAY_BOOKABLE_TEXT,
+    DAY_FULL_TEXT,
+    DAY_NONE_TEXT,
+    DAY_PATH,
+    DAY_TITLE,
+    LEGEND_FREE,
+    LEGEND_FULL,
+    MONTH_NAMES,
+    RESTART_PATH,
+    ROBOT_TEXT,
+    SITE_TITLE,
+    SLOT_LINK_TITLE,
+    TAKEN_HEADING,
+    TAKEN_PATH,
+    TAKEN_TITLE,
+    THROTTLE_TEXT,
+    THROTTLE_TITLE,
+    TIME_PATH,
+    TIME_TITLE,
+    WEEKDAYS,
+)
 from .model import SimWorld
 from .offices import Location, SimSource
 from .pages import Reply, SimRequest, page
@@ -35,10 +60,7 @@ PAGE_FAULTS = ("captcha", "throttle", "throttle200")
 COOKIE = "Zmsappointment"
 MAX_SESSIONS = 2000
 DISTRICTS = ("Mitte", "Pankow")
-MONTH_NAMES = (
-    "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split()
-)
-TITLE = "Service Berlin - Berlin.de"
+TITLE = SITE_TITLE
 
 _SESSIONS: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
 _LOCK = threading.Lock()
@@ -47,6 +69,11 @@ _LOCK = threading.Lock()
 def location_id(src: SimSource, loc: Location) -> str:
     """The office number in ``/standort/{number}/``."""
     return f"122{int(loc.id):03d}"
+
+
+def scope_id(loc: Location) -> str:
+    """The number after the epoch in a time row's link (the real page: ``…/1661772240/2863/``)."""
+    return str(2800 + int(loc.id))
 
 
 def _months(today: date) -> list[tuple[int, int]]:
@@ -83,8 +110,104 @@ def _name(loc: Location) -> str:
     return f"Bürgeramt {loc.name.removeprefix('Standort ')}"
 
 
-def _day_ts(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=OFFICE_TZ).timestamp())
+def _ts(day: date, minutes: int = 0) -> int:
+    at = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=OFFICE_TZ)
+    return int(at.timestamp())
+
+
+def _dmy(day: date) -> str:
+    return f"{day:%d.%m.%Y}"
+
+
+# ----------------------------------------------------------------------------- page frame
+
+
+def zms_page(title: str, body_id: str, content: str, status: int = 200) -> Reply:
+    """The service.berlin.de frame (header, scripts and footers trimmed) around ``div.zms``."""
+    text = f"""<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="de" lang="de"><head>\
+<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">
+    <title>{escape(title)}</title>
+    <meta name="robots" content="NOINDEX NOFOLLOW">
+    <link rel="stylesheet" type="text/css" href="/terminvereinbarung/termin/_css/appointment.css">
+</head>
+<body class="locale_de" id="{body_id}">
+<div id="page-wrapper" class=" container-content ">
+  <div role="main" id="layout-grid" class="template-land_overview">
+    <div id="layout-grid__area--maincontent">
+      <div class="container-wrapper">
+        <div class="container">
+          <div class="row row-breadcrumb noprint">
+            <div class="span10">
+              <div class="html5-section breadcrumb">
+                <ul>
+                  <li><a href="https://service.berlin.de/" class="homehaus">Service Berlin</a></li>
+                  <li><a href="https://service.berlin.de/terminvereinbarung/" class="pos1">\
+Terminvereinbarung</a></li>
+                </ul>
+              </div>
+            </div>
+          </div>
+          <div class="row">
+            <div class="span2 column-left">
+            </div>
+            <div class="span7 column-content">
+              <div class="html5-section article" role="main">
+                <div class="zms">
+{content}
+                </div>
+              </div>
+            </div>
+          </div>
+        </div>
+      </div>
+    </div>
+  </div>
+</div>
+</body></html>
+"""
+    return Reply(status=status, body=text.encode("utf-8"))
+
+
+def _step(number: int, title: str, description: str, edit: str = "", closed: bool = True) -> str:
+    span = "span3" if closed else "span11"
+    options = (
+        f'        <div class="table-cell collapsible-options span1">\n'
+        f"        \t{edit}\n        </div>\n"
+        if edit
+        else ""
+    )
+    return (
+        f'<div class="collapsible-group{" closed" if closed else ""}">\n'
+        '    <div class="collapsible-heading row-fluid">\n'
+        '    <div class="collapsible-toggle">\n'
+        f'        <div class="table-cell collapsible-counter span1">{number}</div>\n'
+        f'        <div class="table-cell collapsible-title {span}">{title}</div>\n'
+        f'        <div class="table-cell collapsible-description span7">\n'
+        f"        {description}\n        </div>\n{options}"
+        "            </div>\n</div>\n</div>"
+    )
+
+
+def _service_step(host: str, src: SimSource, service: str, services) -> str:
+    title = dict(services).get(service, service)
+    item = (
+        '<ul class="list-bullet">\n            <li data-url="'
+        f'http://{host}/{src.id}/dienstleistung/{service}/">{escape(title)}</li>\n    </ul>'
+    )
+    edit = (
+        f'<a href="http://{host}/{src.id}/dienstleistungen/" class="edit icon-pencil" '
+        'title="Zur Dienstleistungsauswahl">Bearbeiten</a>'
+    )
+    return _step(1, "Dienstleistung", item, edit)
+
+
+def _legend(full: str) -> str:
+    spans = [
+        f'  <span class="legend-element"><span class="legend-color {css}">&nbsp;</span>{word}'
+        for css, word in (("buchbar", LEGEND_FREE), ("nichtbuchbar", full))
+    ]
+    return '<div class="calendar-legend">\n' + "</span>\n".join(spans) + "</span>\n</div>"
 
 
 # ----------------------------------------------------------------------------- pages
@@ -137,67 +260,200 @@ def office_page(src: SimSource, loc: Location) -> Reply:
     return page(f"{_name(loc)} - {TITLE}", body)
 
 
-def _month(world, src, lid, year, month, now, prefix) -> str:
-    today, last = now.date(), world.horizon(now)
+def _day_cell(world: SimWorld, src: SimSource, lid: str, day: date, now, base: str) -> str:
+    """One day of the 2024 calendar: buchbar with a link, nichtbuchbar, or not offered."""
+    tab = "" if day.weekday() == 6 else 'tabindex="0" '
+    last = world.horizon(now)
+    if now.date() <= day <= last and world.published_day(src, lid, day, now):
+        label = f"{_dmy(day)} - {DAY_BOOKABLE_TEXT}"
+        return (
+            f'<td class="buchbar"><a tabindex="0" aria-label="{label}" title="{label}" '
+            f'href="{base}{TIME_PATH}{_ts(day)}/">{day.day:02d}</a></td>'
+        )
+    open_day = bool(src.locations[lid].grid(day)) and day <= last
+    label = f"{_dmy(day)} - {DAY_FULL_TEXT if open_day else DAY_NONE_TEXT}"
+    css = "nichtbuchbar" if open_day else ""
+    return f'<td {tab}class="{css}" aria-label="{label}" title="{label}">{day.day:02d}</td>'
+
+
+def _month(world, src, lid, year, month, now, base: str, first_shown: bool) -> str:
     first = date(year, month, 1)
-    cells = ["<td></td>"] * first.weekday()
-    day = first
+    cells = [f'<td colspan="{first.weekday()}"></td>'] if first.weekday() else []
+    rows, filled, day = [], first.weekday(), first
     while day.month == month:
-        if day < today:
-            cells.append(f'<td class="inaktiv">{day.day:02d}</td>')
-        elif day <= last and world.published_day(src, lid, day, now):
-            cells.append(
-                f'<td class="buchbar"><a href="{prefix}/time/{_day_ts(day)}/" '
-                f'title="An diesem Tag einen Termin buchen">{day.day:02d}</a></td>'
-            )
-        else:
-            cells.append(f'<td class="nichtbuchbar">{day.day:02d}</td>')
+        cells.append(_day_cell(world, src, lid, day, now, base))
+        filled += 1
         day += timedelta(days=1)
-    rows = ["<tr>" + "".join(cells[i : i + 7]) + "</tr>" for i in range(0, len(cells), 7)]
-    head = "".join(f"<th>{w}</th>" for w in ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"))
+        if filled % 7 == 0:
+            rows.append(cells)
+            cells = []
+    if cells:
+        cells.append(f'<td colspan="{7 - filled % 7}">&nbsp;</td>')
+        rows.append(cells)
+    body = "".join(
+        "                        <tr>\n" + "\n".join(f"    {c}" for c in r) + "\n</tr>\n"
+        for r in rows
+    )
+    if first_shown:
+        before = (first - timedelta(days=1)).replace(day=1)
+        text = f"zu vorherigem Monat ab {_dmy(before)}"
+        prev = (
+            f'<th class="prev">\n<a tabindex="0" aria-label="{text}" title="{text}" '
+            f'href="{base}{DAY_PATH}{_ts(before)}/">«</a>\n</th>'
+        )
+        nxt = "<th>&nbsp;</th>"
+    else:
+        prev, nxt = "<th>&nbsp;</th>", '<th class="next">\n</th>'
+    names = "\n".join(
+        f'        <th aria-label="{w}" title="{w}"'
+        + (' class="sonnfeiertag"' if i == 6 else "")
+        + f">{w[:2]}</th>"
+        for i, w in enumerate(WEEKDAYS)
+    )
     return (
-        '<div class="calendar-month-table">\n  <table>\n'
-        f'    <thead><tr><th class="month" colspan="7">{MONTH_NAMES[month - 1]} {year}</th></tr>\n'
-        f"      <tr>{head}</tr></thead>\n    <tbody>"
-        + "\n".join(rows)
-        + "</tbody>\n  </table>\n</div>"
+        '            <div class="calendar-month-table span6">\n'
+        '<table style="margin-bottom:-1px;">\n    <thead>\n        <tr class="controll">\n'
+        f"            {prev}\n"
+        f'            <th colspan="5" class="month">{MONTH_NAMES[month - 1]} {year}</th>\n'
+        f"            {nxt}\n        </tr>\n    </thead>\n    <tbody>\n"
+        f'    <tr class="dayname">\n{names}\n    </tr>\n</tbody></table>\n'
+        f"                <table>\n                    <tbody>\n{body}"
+        "                    </tbody>\n                </table>\n            </div>"
     )
 
 
-def calendar_page(world: SimWorld, src: SimSource, lid: str) -> Reply:
-    now = world.refresh()
-    prefix = f"/{src.id}/terminvereinbarung/termin"
-    tables = [_month(world, src, lid, y, m, now, prefix) for y, m in _months(now.date())]
-    body = "<h1>Bitte wählen Sie ein Datum</h1>\n" + "\n".join(tables)
-    return page(f"Terminvereinbarung - {TITLE}", body)
+def _bookable(world: SimWorld, src: SimSource, lid: str, now: datetime) -> bool:
+    last = world.horizon(now)
+    for year, month in _months(now.date()):
+        day = max(date(year, month, 1), now.date())
+        while day.month == month and day <= last:
+            if world.published_day(src, lid, day, now):
+                return True
+            day += timedelta(days=1)
+    return False
 
 
-def day_page(world: SimWorld, src: SimSource, choice: tuple[str, str], ts: str) -> Reply:
+def calendar_page(
+    world: SimWorld, src: SimSource, choice: tuple[str, str], host: str, now: datetime
+) -> Reply:
     lid, service = choice
-    if not ts.isdigit():
-        return message_page("Ungültiger Tag.")
-    day = datetime.fromtimestamp(int(ts), OFFICE_TZ).date()
-    if int(ts) != _day_ts(day):
-        return message_page("Ungültiger Tag.")
-    now = world.refresh()
-    free = set(world.published_day(src, lid, day, now))
-    with world.lock:
-        grid = [s.hour * 60 + s.minute for s in src.locations[lid].grid(day)]
-    number = location_id(src, src.locations[lid])
-    base = f"/{src.id}/terminvereinbarung/termin/time/{ts}/{number}/{service}/"
+    base = f"http://{host}/{src.id}"
+    tables = "\n".join(
+        _month(world, src, lid, y, m, now, base, i == 0)
+        for i, (y, m) in enumerate(_months(now.date()))
+    )
+    content = f"""<div class="html5-header header">
+    <h1 class="title">Terminvereinbarung</h1>
+</div>
+{_service_step(host, src, service, _services(src, lid))}
+{_step(2, "Datum", "", closed=False)}
+<div class="collapsible-body">
+    <div class="calendar-table">
+        <div class="calendar-head">
+            <h2 class="title">Bitte wählen Sie ein Datum:</h2>
+            {_legend(LEGEND_FULL)}
+        </div>
+        <div class="row-fluid">
+{tables}
+        </div>
+    </div>
+</div>
+<div style="clear:left;">
+    An blau unterlegten und fett geschriebenen Tagen sind noch Termine verfügbar.<br>
+    An rot unterlegten Tagen sind alle Termine ausgebucht.<br>
+    An weiß unterlegten Tagen sind noch keine Termine zur Buchung freigegeben.
+</div>"""
+    return zms_page(f"{DAY_TITLE} - {SITE_TITLE}", "dayselect", content)
+
+
+def time_page(
+    src: SimSource, choice: tuple[str, str], host: str, day: date, free: list[int]
+) -> Reply:
+    """The 2022 time chooser: ``th.buchbar`` time, ``td.frei`` link named after the office."""
+    lid, service = choice
+    loc = src.locations[lid]
     rows = []
-    for m in grid:
-        hhmm = f"{m // 60:02d}:{m % 60:02d}"
-        if m in free:
-            link = f'<a href="{base}?t={hhmm.replace(":", "")}">{hhmm}</a>'
-            rows.append(f'<tr><th class="buchbar">{hhmm}</th><td class="frei">{link}</td></tr>')
-        else:
-            rows.append(
-                f'<tr><th class="nichtbuchbar">{hhmm}</th><td class="belegt">belegt</td></tr>'
-            )
+    for i, m in enumerate(free):
+        href = f"/{src.id}{TIME_PATH}{_ts(day, m)}/{scope_id(loc)}/"
+        rows.append(
+            f"""                        <tr>
+                          <th class="buchbar" style="border-bottom-width:0px;">
+                            {m // 60:02d}:{m % 60:02d}
+                          </th>
+                          <td class="frei">
+                            <a href="{href}" title="{SLOT_LINK_TITLE}" tabindex="{4 + i}">
+                              {escape(_name(loc))}
+                            </a>
+                          </td>
+                        </tr>"""
+        )
+    shown = f"{WEEKDAYS[day.weekday()][:2]}. {day.day}. {MONTH_NAMES[day.month - 1]} {day.year}"
+    edit = (
+        f'<a href="/{src.id}{DAY_PATH}" class="edit icon-pencil" '
+        'title="Zurück zur Auswahl des Tages">Bearbeiten</a>'
+    )
+    rows_html = "\n".join(rows)
+    content = f"""<div class="html5-header header">
+    <h1 class="title">Terminvereinbarung </h1>
+</div>
+{_service_step(host, src, service, _services(src, lid))}
+{_step(2, "Datum", shown, edit)}
+{_step(3, "Uhrzeit und Standort wählen", "", closed=False)}
+<div class="calendar-table">
+  <div class="calendar-head">
+    <h2 class="title">Bitte wählen Sie eine Uhrzeit:</h2>
+    {_legend("nicht verfügbar")}
+  </div>
+  <div class="timetable">
+    <table>
+      <tbody>
+{rows_html}
+      </tbody>
+    </table>
+  </div>
+</div>"""
+    return zms_page(f"{TIME_TITLE} - {SITE_TITLE}", "timeselect", content)
+
+
+def taken_page(src: SimSource, choice: tuple[str, str], host: str) -> Reply:
+    """``Taken.html``: nothing free for this choice, with the form to search again."""
+    lid, service = choice
+    number = location_id(src, src.locations[lid])
+    content = f"""<div class="taken-esi">
+    <div id="layout-grid__area--herounit">
+<div class="herounit-article herounit-article--default">
+    <h1 class="title">{TAKEN_HEADING}</h1>
+</div>
+    </div>
+    <div id="layout-grid__area--maincontent">
+<section class="modul-text_bild  imagealignleft teaser ">
+        <div class="text">
+        <div class="textile">
+  <p>
+    Versuchen Sie es bitte zu einem anderen Zeitpunkt noch einmal. Frei werdende Termine \
+stellen wir im Laufe des Tages wieder im Kalender bereit.
+  </p>
+</div>    </div>
+    </section>
+    </div>
+    </div>
+    <form method="GET" action="http://{host}/{src.id}{RESTART_PATH}">
+        <input type="hidden" name="providerList" value="{number}">
+        <input type="hidden" name="requestList" value="{service}">
+        <p>
+            <button class="btn disable">Terminsuche wiederholen</button>
+        </p>
+    </form>"""
+    return zms_page(f"{TAKEN_TITLE} - {SITE_TITLE}", "taken", content)
+
+
+def changed_page(src: SimSource, choice: tuple[str, str]) -> Reply:
+    """The reference's "Auswahl … hat sich geändert" page (no real copy known)."""
+    number = location_id(src, src.locations[choice[0]])
+    href = f"/{src.id}{RESTART_PATH}?providerList={number}&amp;requestList={choice[1]}"
     body = (
-        f"<h1>Bitte wählen Sie eine Uhrzeit</h1>\n<p>{day:%d.%m.%Y}</p>\n"
-        '<div class="timetable">\n  <table>\n' + "\n".join(rows) + "\n  </table>\n</div>"
+        f'<div class="alert">\n  <p>{CHANGED_SENTENCE}</p>\n'
+        f'  <a href="{href}">Terminvereinbarung neu starten</a>\n</div>'
     )
     return page(f"Terminvereinbarung - {TITLE}", body)
 
@@ -209,10 +465,11 @@ def message_page(text: str, status: int = 200) -> Reply:
 
 def throttle_page(status: int) -> Reply:
     body = (
-        "<h1>Zu viele Zugriffe</h1>\n<p>Sie haben in kurzer Zeit zu viele Anfragen gestellt. "
+        f"<h1>{THROTTLE_TEXT}</h1>\n<p>Sie haben in kurzer Zeit zu viele Anfragen gestellt. "
         "Bitte versuchen Sie es in einer Stunde erneut.</p>"
     )
-    reply = page("Zu viele Zugriffe - Service Berlin", body, status)
+    title = THROTTLE_TITLE if status == 429 else f"{THROTTLE_TEXT} - Service Berlin"
+    reply = page(title, body, status)
     if status == 429:
         reply.headers["Retry-After"] = "3600"
     return reply
@@ -220,7 +477,7 @@ def throttle_page(status: int) -> Reply:
 
 def captcha_page(src: SimSource) -> Reply:
     body = (
-        "<h1>Sicherheitsabfrage</h1>\n<p>Bitte bestätigen Sie, dass Sie kein Roboter sind.</p>\n"
+        f"<h1>Sicherheitsabfrage</h1>\n<p>{ROBOT_TEXT}.</p>\n"
         f'<form id="captcha_form" method="post" action="/{src.id}/terminvereinbarung/captcha/">\n'
         f'  <img class="captcha-image" src="/{src.id}/terminvereinbarung/captcha/image.png" '
         'alt="Sicherheitscode">\n  <input type="text" name="captcha_code">\n'
@@ -232,26 +489,54 @@ def captcha_page(src: SimSource) -> Reply:
 # ----------------------------------------------------------------------------- routing
 
 
-def _choose(world: SimWorld, src: SimSource, request: SimRequest) -> Reply:
-    """The booking form's GET: remember office and service in a session, show the calendar."""
-    query = request.query
-    loc = _office(src, query.get("dienstleisterlist", ""))
-    if loc is None or query.get("termin") != "1":
+def _redirect(src: SimSource, path: str, cookie: str | None = None) -> Reply:
+    reply = Reply(status=302, headers={"Location": f"/{src.id}{path}"})
+    if cookie is not None:
+        reply.headers["Set-Cookie"] = (
+            f"{COOKIE}={cookie}; Path=/{src.id}/terminvereinbarung/; HttpOnly"
+        )
+    return reply
+
+
+def _session(src: SimSource, request: SimRequest) -> tuple[str, str] | None:
+    with _LOCK:
+        return _SESSIONS.get((src.id, request.cookies.get(COOKIE, "")))
+
+
+def _choose(world: SimWorld, src: SimSource, number: str, service: str, request, changed: bool):
+    """Remember office and service in a session, then show the day chooser (or Taken)."""
+    loc = _office(src, number)
+    if loc is None:
         return message_page("Bitte wählen Sie einen Standort und eine Dienstleistung.")
-    service = query.get("anliegen[]", "")
     if service not in {value for value, _ in _services(src, loc.id)}:
         return message_page("Die gewählte Dienstleistung wird an diesem Standort nicht angeboten.")
+    choice = (loc.id, service)
     token = request.cookies.get(COOKIE, "")
     with _LOCK:
-        if (src.id, token) not in _SESSIONS:
+        known = _SESSIONS.get((src.id, token))
+        if changed and known is not None and known != choice:
+            return changed_page(src, choice)
+        if known is None:
             token = secrets.token_hex(16)
-        _SESSIONS[(src.id, token)] = (loc.id, service)
+        _SESSIONS[(src.id, token)] = choice
         _SESSIONS.move_to_end((src.id, token))
         while len(_SESSIONS) > MAX_SESSIONS:
             _SESSIONS.popitem(last=False)
-    reply = calendar_page(world, src, loc.id)
-    reply.headers["Set-Cookie"] = f"{COOKIE}={token}; Path=/{src.id}/terminvereinbarung/; HttpOnly"
-    return reply
+    now = world.refresh()
+    return _redirect(src, DAY_PATH if _bookable(world, src, loc.id, now) else TAKEN_PATH, token)
+
+
+def _time(world: SimWorld, src: SimSource, choice, host: str, ts: str) -> Reply:
+    if not ts.isdigit():
+        return message_page("Ungültiger Tag.")
+    day = datetime.fromtimestamp(int(ts), OFFICE_TZ).date()
+    if int(ts) != _ts(day):
+        return message_page("Ungültiger Tag.")
+    now = world.refresh()
+    free = world.published_day(src, choice[0], day, now)
+    if not free:
+        return _redirect(src, TAKEN_PATH)
+    return time_page(src, choice, host, day, free)
 
 
 def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> Reply:
@@ -263,16 +548,30 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
     if fault == "throttle200":
         return throttle_page(200)
     parts = path.strip("/").split("/")
+    host = request.headers.get("host", "127.0.0.1")
     if len(parts) == 2 and parts[0] == "standort":
         loc = _office(src, parts[1])
         if loc is not None:
             return office_page(src, loc)
     elif path == "/terminvereinbarung/termin/tag.php":
-        return captcha_page(src) if fault == "captcha" else _choose(world, src, request)
-    elif parts[:3] == ["terminvereinbarung", "termin", "time"] and len(parts) == 4:
-        with _LOCK:
-            choice = _SESSIONS.get((src.id, request.cookies.get(COOKIE, "")))
+        if fault == "captcha":
+            return captcha_page(src)
+        query = request.query
+        if query.get("termin") != "1":
+            return message_page("Bitte wählen Sie einen Standort und eine Dienstleistung.")
+        number, service = query.get("dienstleisterlist", ""), query.get("anliegen[]", "")
+        return _choose(world, src, number, service, request, changed=True)
+    elif path == RESTART_PATH:
+        number, service = request.query.get("providerList", ""), request.query.get("requestList")
+        return _choose(world, src, number, service or "", request, changed=False)
+    elif path in (DAY_PATH, TAKEN_PATH) or parts[:3] == ["terminvereinbarung", "termin", "time"]:
+        choice = _session(src, request)
         if choice is None:
             return message_page("Ihre Sitzung ist abgelaufen. Bitte beginnen Sie erneut.")
-        return day_page(world, src, choice, parts[3])
+        if path == DAY_PATH:
+            return calendar_page(world, src, choice, host, world.refresh())
+        if path == TAKEN_PATH:
+            return taken_page(src, choice, host)
+        if len(parts) == 4:
+            return _time(world, src, choice, host, parts[3])
     return message_page("Die angeforderte Seite wurde nicht gefunden.", status=404)
