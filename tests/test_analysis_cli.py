@@ -1,4 +1,4 @@
-"""The analysis commands on a real slice of the published data."""
+"""The analysis commands on a week slice: drawn by our own code, and cut from the real week."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ from click.testing import CliRunner
 
 from office_schedule.cli import main
 
-from .conftest import FIXTURES
 
-SLICE = FIXTURES / "office-schedule-data" / "2021-28"
-
-
-def test_metrics_and_insights_commands(tmp_path):
+def test_metrics_and_insights_commands(tmp_path, week_slice):
     db, out = str(tmp_path / "a.db"), tmp_path / "metrics"
     runner = CliRunner()
-    assert runner.invoke(main, ["import", "--db", db, str(SLICE)]).exit_code == 0
+    assert runner.invoke(main, ["import", "--db", db, str(week_slice)]).exit_code == 0
     result = runner.invoke(main, ["metrics", "--db", db, "--out", str(out)])
     assert result.exit_code == 0, result.output
     with tarfile.open(out / "metrics" / "2021" / "2021-28.tar.gz") as tar:

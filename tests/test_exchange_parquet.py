@@ -15,12 +15,8 @@ from office_schedule.exchange.reader import WeekData, WeekDataError
 from office_schedule.exchange.weekfile import read_week_csv
 from office_schedule.store import SQLiteStore
 
-from .conftest import FIXTURES
+from .weekslices import FAMILIES, WEEK, csv_rows, row_count
 
-SLICE = FIXTURES / "office-schedule-data" / "2021-28"
-FAMILIES = {"bonn": "netappoint", "jena": "tevis", "ilmkreis": "tevis"}
-FAMILIES["impfthueringen"] = "impfthueringen"
-WEEK = "2021-28"
 PUBLISHED_TAR_BYTES = 2_467_281
 
 
@@ -39,20 +35,26 @@ def triples_of_long(frame: pl.DataFrame) -> set[tuple[str, str, tuple[str, ...]]
     return {(d, loc, tuple(slots)) for d, loc, slots in out.iter_rows()}
 
 
+@pytest.fixture(scope="module", params=["synthetic", "real"])
+def week(request) -> Path:
+    """The slice the module's exports are made of: synthetic, then real (needs ../shared)."""
+    return request.getfixturevalue(f"{request.param}_slice")
+
+
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
+def exported(tmp_path_factory, week) -> Path:
     root = tmp_path_factory.mktemp("exchange")
     with SQLiteStore(root / "x.db") as store:
-        import_paths(store, [SLICE])
+        import_paths(store, [week])
         export_weeks(store, root / "csv", FAMILIES)
         result = export_parquet(store, root / "pq", FAMILIES)
-        assert len(result.partitions) == 4 and result.rows == 8 + 32 + 12 + 90
+        assert len(result.partitions) == 4 and result.rows == row_count(week)
         again = export_parquet(store, root / "pq2", FAMILIES)
         assert again.partitions == result.partitions
     return root
 
 
-def test_layout_and_schema(exported):
+def test_layout_and_schema(exported, week):
     files = sorted(p.relative_to(exported / "pq") for p in (exported / "pq").rglob("*.parquet"))
     assert [str(f) for f in files] == [
         f"week={WEEK}/source_id={sid}/part-0.parquet" for sid in sorted(FAMILIES)
@@ -70,9 +72,7 @@ def test_layout_and_schema(exported):
     keys = frame.select("date", "location_id")
     assert keys.equals(keys.sort("date", "location_id"))
     assert (frame["free_slots"].list.len() == frame["n_free"]).all()
-    assert (exported / "pq" / "metadata.json").read_bytes() == (
-        SLICE / "metadata.json"
-    ).read_bytes()
+    assert (exported / "pq" / "metadata.json").read_bytes() == (week / "metadata.json").read_bytes()
 
 
 def test_export_is_deterministic(exported):
@@ -81,7 +81,7 @@ def test_export_is_deterministic(exported):
         assert path.read_bytes() == twin.read_bytes(), path
 
 
-def test_parquet_content_equals_csv(exported):
+def test_parquet_content_equals_csv(exported, week):
     with tarfile.open(exported / "csv" / "raw" / "2021" / f"{WEEK}.tar.gz") as tar:
         csvs = {m.name.removesuffix(".csv"): tar.extractfile(m).read() for m in tar}
     assert sorted(csvs) == sorted(FAMILIES)
@@ -89,13 +89,13 @@ def test_parquet_content_equals_csv(exported):
         part = exported / "pq" / f"week={WEEK}" / f"source_id={sid}" / "part-0.parquet"
         frame = pl.read_parquet(part, hive_partitioning=False)
         assert triples_of_long(frame) == triples_of_csv(data), sid
-        assert triples_of_csv(data) == triples_of_csv((SLICE / f"{sid}.csv").read_bytes())
+        assert triples_of_csv(data) == triples_of_csv((week / f"{sid}.csv").read_bytes())
 
 
-def test_readable_by_polars_scan(exported):
+def test_readable_by_polars_scan(exported, week):
     glob = str(exported / "pq" / "**" / "*.parquet")
     frame = pl.scan_parquet(glob, hive_partitioning=True).collect()
-    assert frame.height == 8 + 32 + 12 + 90
+    assert frame.height == row_count(week)
     assert set(frame["week"]) == {WEEK} and set(frame["source_id"]) == set(FAMILIES)
     jena = (
         pl.scan_parquet(glob, hive_partitioning=True)
@@ -106,7 +106,7 @@ def test_readable_by_polars_scan(exported):
     assert jena.height == int(frame.filter(source_id="jena")["n_free"].sum())
 
 
-def test_readable_by_duckdb(exported):
+def test_readable_by_duckdb(exported, week):
     duckdb = pytest.importorskip("duckdb")
     glob = str(exported / "pq" / "*" / "*" / "*.parquet")
     con = duckdb.connect()
@@ -129,7 +129,7 @@ def test_readable_by_duckdb(exported):
         f"SELECT min(s) FROM (SELECT unnest(free_slots) AS s FROM read_parquet('{glob}') "
         "WHERE source_id = 'jena')"
     ).fetchone()[0]
-    assert str(first) == "2021-07-13 09:05:00"
+    assert str(first) == csv_rows((week / "jena.csv").read_bytes())[0][3]  # the first slot
 
 
 def test_week_data_detects_both_layouts_and_tables_agree(exported):
@@ -152,9 +152,9 @@ def test_week_data_detects_both_layouts_and_tables_agree(exported):
     assert csv.get_table(WEEK, "jena", as_datetime=True)[1][0][0].year == 2021
 
 
-def test_wide_frame_matches_csv_cells(exported):
+def test_wide_frame_matches_csv_cells(exported, week):
     frame = WeekData(exported / "pq").get_dataframe(WEEK, "bonn")
-    table = read_week_csv((SLICE / "bonn.csv").read_bytes(), "bonn")
+    table = read_week_csv((week / "bonn.csv").read_bytes(), "bonn")
     assert frame.columns == ["date", "source_id", "location_id", *table.slots]
     assert all(frame[c].dtype == pl.UInt8 for c in table.slots)
     cells = frame.select(table.slots).to_numpy()
@@ -163,14 +163,15 @@ def test_wide_frame_matches_csv_cells(exported):
     assert frame["date"].dtype == pl.Datetime("ms")
 
 
-def test_long_frame_of_a_location(exported):
+def test_long_frame_of_a_location(exported, week):
     data = WeekData(exported / "csv")
-    long = data.get_long(WEEK, "jena", location_id="197")
-    assert long.height > 0 and set(long["location_id"]) == {"197"}
+    loc = csv_rows((week / "jena.csv").read_bytes())[1][2]
+    long = data.get_long(WEEK, "jena", location_id=loc)
+    assert long.height > 0 and set(long["location_id"]) == {loc}
 
 
 @pytest.mark.parametrize("kind", ["csv", "pq"])
-def test_filters(exported, kind):
+def test_filters(exported, week, kind):
     path = exported / kind
 
     def listed(**filters):
@@ -191,7 +192,8 @@ def test_filters(exported, kind):
     assert WeekData(path, iso_week_gt=(2021, 28)).weeks() == []
     assert WeekData(path, iso_week_lt=(2021, 28)).weeks() == []
     frames = list(WeekData(path, source_id="ilmkreis").iter_dataframes())
-    assert [(w, s, f.height) for w, s, f in frames] == [(WEEK, "ilmkreis", 8)]
+    rows = len(csv_rows((week / "ilmkreis.csv").read_bytes())) - 1
+    assert [(w, s, f.height) for w, s, f in frames] == [(WEEK, "ilmkreis", rows)]
 
 
 @pytest.mark.parametrize("kind", ["csv", "pq"])

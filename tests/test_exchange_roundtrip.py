@@ -16,11 +16,7 @@ from office_schedule.errors import OfficeScheduleError
 from office_schedule.exchange import export_weeks, import_paths
 from office_schedule.store import SQLiteStore
 
-from .conftest import FIXTURES
-
-SLICE = FIXTURES / "office-schedule-data" / "2021-28"
-FAMILIES = {"bonn": "netappoint", "jena": "tevis", "ilmkreis": "tevis"}
-FAMILIES["impfthueringen"] = "impfthueringen"
+from .weekslices import FAMILIES, row_count
 
 
 def members(path: Path) -> dict[str, bytes]:
@@ -37,23 +33,23 @@ def count(store: SQLiteStore) -> int:
     )
 
 
-def test_slice_round_trip_is_byte_identical(store, tmp_path):
-    (result,) = import_paths(store, [SLICE])
-    assert result.sources == 4 and result.rows == 8 + 32 + 12 + 90
+def test_slice_round_trip_is_byte_identical(store, tmp_path, week_slice):
+    (result,) = import_paths(store, [week_slice])
+    assert result.sources == 4 and result.rows == row_count(week_slice)
     export_weeks(store, tmp_path / "out", FAMILIES)
     week = tmp_path / "out" / "raw" / "2021" / "2021-28.tar.gz"
     got = members(week)
     assert sorted(got) == ["bonn.csv", "ilmkreis.csv", "impfthueringen.csv", "jena.csv"]
     for name, data in got.items():
-        assert data == (SLICE / name).read_bytes(), name
+        assert data == (week_slice / name).read_bytes(), name
     meta = (tmp_path / "out" / "raw" / "metadata.json").read_bytes()
-    assert meta == (SLICE / "metadata.json").read_bytes()
+    assert meta == (week_slice / "metadata.json").read_bytes()
 
 
-def test_import_is_idempotent_and_export_deterministic(store, tmp_path):
-    import_paths(store, [SLICE])
+def test_import_is_idempotent_and_export_deterministic(store, tmp_path, week_slice):
+    import_paths(store, [week_slice])
     before = count(store)
-    (again,) = import_paths(store, [SLICE])
+    (again,) = import_paths(store, [week_slice])
     assert count(store) == before and again.snapshots == 0 and again.skipped == before
     export_weeks(store, tmp_path / "a", FAMILIES)
     export_weeks(store, tmp_path / "b", FAMILIES)
@@ -65,10 +61,11 @@ def test_import_is_idempotent_and_export_deterministic(store, tmp_path):
     assert result.weeks_skipped == ["2021-28"] and (tmp_path / "a" / week).read_bytes() == b"kept"
 
 
-def test_imported_week_behaves_like_scraped_data(tmp_path):
+def test_imported_week_behaves_like_scraped_data(tmp_path, week_slice):
     db = tmp_path / "i.db"
     runner = CliRunner()
-    result = runner.invoke(main, ["import", "--db", str(db), str(SLICE)], catch_exceptions=False)
+    args = ["import", "--db", str(db), str(week_slice)]
+    result = runner.invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0 and "imported" in result.output
     status = json.loads(runner.invoke(main, ["status", "--db", str(db), "--format", "json"]).output)
     assert {r["source_id"] for r in status} == set(FAMILIES)
@@ -91,37 +88,44 @@ def _tar(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-GOOD = (SLICE / "jena.csv").read_bytes()
+def _jena(folder: Path, old: bytes = b"", new: bytes = b"", cut: int = 0) -> bytes:
+    data = (folder / "jena.csv").read_bytes()
+    assert old in data
+    data = data.replace(old, new, 1)
+    return data[: len(data) - cut]
 
 
+# format errors: on the synthetic week, which runs in every clone
 @pytest.mark.parametrize(
-    "files, message",
+    "name, change, message",
     [
-        ({"../evil.csv": GOOD}, "unsafe member name"),
-        ({"jena.csv": GOOD.replace(b"2021-07-13 08:0", b"2021-13-13 08:0", 1)}, "bad date"),
-        ({"jena.csv": GOOD.replace(b"location_id,", b"location_id,Montag,", 1)}, "column 4"),
-        ({"jena.csv": GOOD.replace(b",1,", b",2,", 1)}, "cells must be '1' or empty"),
-        ({"jena.csv": GOOD[:-30]}, "truncated"),
-        ({"bonn.csv": GOOD}, "rows name source 'jena'"),
+        ("../evil.csv", {}, "unsafe member name"),
+        ("jena.csv", {"old": b"2021-07-13 08:0", "new": b"2021-13-13 08:0"}, "bad date"),
+        ("jena.csv", {"old": b"location_id,", "new": b"location_id,Montag,"}, "column 4"),
+        ("jena.csv", {"old": b",1,", "new": b",2,"}, "cells must be '1' or empty"),
+        ("jena.csv", {"cut": 30}, "truncated"),
+        ("bonn.csv", {}, "rows name source 'jena'"),
     ],
 )
-def test_bad_archives_name_the_problem_and_change_nothing(store, tmp_path, files, message):
-    good = _tar(tmp_path / "good.tar.gz", {"ilmkreis.csv": (SLICE / "ilmkreis.csv").read_bytes()})
+def test_bad_archives_name_the_problem_and_change_nothing(
+    store, tmp_path, synthetic_slice, name, change, message
+):
+    ilmkreis = {"ilmkreis.csv": (synthetic_slice / "ilmkreis.csv").read_bytes()}
+    good = _tar(tmp_path / "good.tar.gz", ilmkreis)
     import_paths(store, [good])
     before = count(store)
-    bad = _tar(
-        tmp_path / "bad.tar.gz", {"ilmkreis.csv": (SLICE / "ilmkreis.csv").read_bytes()} | files
-    )
+    bad = _tar(tmp_path / "bad.tar.gz", ilmkreis | {name: _jena(synthetic_slice, **change)})
     with pytest.raises(OfficeScheduleError, match=message) as info:
         import_paths(store, [bad])
     assert "bad.tar.gz" in str(info.value)
     assert count(store) == before
 
 
-def test_truncated_gzip_is_a_clear_error(store, tmp_path):
-    good = _tar(tmp_path / "w.tar.gz", {"jena.csv": GOOD})
+def test_truncated_gzip_is_a_clear_error(store, tmp_path, synthetic_slice):
+    good = _tar(tmp_path / "w.tar.gz", {"jena.csv": _jena(synthetic_slice)})
+    data = good.read_bytes()
     cut = tmp_path / "cut.tar.gz"
-    cut.write_bytes(good.read_bytes()[:2000])
+    cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(OfficeScheduleError, match="corrupt or truncated") as info:
         import_paths(store, [cut])
     assert "cut.tar.gz" in str(info.value) and count(store) == 0

@@ -1,9 +1,8 @@
-"""Published office-schedule-data metrics: the real week, a fixture slice, carried state."""
+"""Published office-schedule-data metrics: the real week, a real slice, carried state."""
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import random
 import tarfile
@@ -16,7 +15,8 @@ from office_schedule.analysis import published_metrics, write_metrics_week
 from office_schedule.exchange import import_paths
 from office_schedule.store import SQLiteStore
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "metrics"
+from .weekslices import METRICS_SOURCES
+
 SPANS = [f"{n}{u}" for u in "hdw" for n in range(5)]
 
 
@@ -47,20 +47,18 @@ def test_real_week_2021_28_is_byte_identical(shared_dir: Path, tmp_path: Path) -
         assert got[name] == data, name
 
 
-def test_fixture_slice_matches_published_cells(tmp_path: Path) -> None:
-    """Monday of 2021-28 (the dataset's first day, empty state) of two sources; expected cells
-    are the published 2021-28 metrics cut to these columns and buckets."""
+def test_real_slice_matches_published_cells(tmp_path: Path, real_metrics_slice) -> None:
+    """Monday of 2021-28 (the dataset's first day, empty state) of two sources, cut from
+    ../shared; expected cells are the published 2021-28 metrics cut to these columns and
+    buckets."""
+    raw, expected = real_metrics_slice
     with SQLiteStore(tmp_path / "x.db") as store:
-        import_paths(store, [FIXTURE / "raw"])
-        files, carry = published_metrics(
-            store, ["kreisgermersheimkfz", "leipzigstandesamt"], 2021, 28
-        )
-    with gzip.open(FIXTURE / "expected.csv.gz", "rt") as fh:
-        rows = list(csv.DictReader(fh))
-    expected = {(r["file"], r["date"], r["key"]): r["value"] for r in rows}
+        import_paths(store, [raw])
+        files, carry = published_metrics(store, list(METRICS_SOURCES), 2021, 28)
+    assert len(expected) == 49 * 96 * 4  # every file, bucket and location of the day
     assert _cells(files) == expected
     assert sum(int(v) for (f, _, _), v in expected.items() if f == "appointments") > 0
-    assert set(carry) == {"kreisgermersheimkfz", "leipzigstandesamt"}
+    assert set(carry) == set(METRICS_SOURCES)
 
 
 # --- slow pure-Python oracle of the reference rules (docs/protocols/metrics.md) ---

@@ -1,4 +1,4 @@
-"""The static report on a real slice of the published data."""
+"""The static report on a week slice: drawn by our own code, and cut from the real week."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from office_schedule.exchange import import_paths
 from office_schedule.report import write_report
 from office_schedule.store import SQLiteStore
 
-from .conftest import FIXTURES
 
-SLICE = FIXTURES / "office-schedule-data" / "2021-28"
-
-
-def test_report_files_html_and_determinism(tmp_path):
+def test_report_files_html_and_determinism(tmp_path, week_slice):
     with SQLiteStore(tmp_path / "x.db") as store:
-        list(import_paths(store, [SLICE]))
+        list(import_paths(store, [week_slice]))
         sources = store.source_ids()
         catalog = load_catalog()
         index = write_report(store, catalog, sources, tmp_path / "a")
