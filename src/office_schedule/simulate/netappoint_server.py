@@ -1,8 +1,11 @@
 """Render a simulated source's published state as NetAppoint pages.
 
-``handle`` is pure request -> ``Reply`` apart from the session table; the HTTP plumbing
-lives in ``server.py``. Page shapes follow docs/protocols/tevis-netappoint.md, sections 2
-and 3. One tenant per source, mounted at ``/{source_id}/netappoint``:
+``handle`` is pure request -> ``Reply`` apart from the session tables; the HTTP plumbing
+lives in ``server.py``. Sources with ``variant == "ajax"`` speak the WEB_APPOINT skin
+(``netappoint_ajax_server.py``); the others the classic skin, whose page shapes follow
+docs/protocols/tevis-netappoint.md, sections 2 and 3 (no real classic page is at hand).
+Markers, class names and link forms come from ``families/netappoint/protocol.py``.
+One classic tenant per source, mounted at ``/{source_id}/netappoint``:
 
 - ``GET  …/index.php?company=C[&extra]``: the ``frm_casetype`` form, one category per
   location (category name = location name, cases = the services serving it);
@@ -16,16 +19,17 @@ Every link and the form action are host-absolute paths including ``/{source_id}`
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
-import unicodedata
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
 
+from ..families.common import to_id
+from ..families.netappoint import protocol as p
+from . import netappoint_ajax_server as ajax
 from .model import HHMMSS, SimWorld
 from .offices import Location, SimSource
 from .pages import Reply, SimRequest, page
@@ -34,20 +38,9 @@ FAMILY = "netappoint"
 #: fault modes answered by this module (the others are handled by the HTTP layer)
 PAGE_FAULTS = ("expired", "garbage")
 
-COOKIE = "PHPSESSID"
 MOUNT = "netappoint"
-EXPIRED = "Ihre Sitzung ist abgelaufen oder ungültig."
-NO_SERVICE = "Bitte geben Sie mindestens 1 Dienstleistung an."
-BAD_COMBINATION = (
-    "Die von Ihnen gewählte Dienstleistungs-Kombination kann nicht an einem Standort "
-    "bearbeitet werden."
-)
-NO_TIMES = "An diesem Tag sind keine Termine frei."
-WEEKDAYS = ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So")
-MONTHS = (
-    "Januar", "Februar", "März", "April", "Mai", "Juni",
-    "Juli", "August", "September", "Oktober", "November", "Dezember",
-)  # fmt: skip
+NO_SERVICE = p.NO_SLOTS_AFTER_SELECTION[1]
+BAD_COMBINATION = f"{p.NO_SLOTS_AFTER_SELECTION[0]}."
 #: extra index parameters some tenants need (the catalog's ``extra``)
 EXTRAS = ("", "cur_cause=0", "cur_cause=10", "cur_causes=0|1|2")
 
@@ -85,22 +78,12 @@ def _extra_pairs(extra: str) -> dict[str, str]:
 # structure: categories and cases
 
 
-def _services(src: SimSource, loc: Location) -> list[str]:
-    titles: list[str] = []
-    for dep in src.departments:
-        for svc in dep.services:
-            if loc.id in svc.calendars or svc.hidden_calendar == loc.id:
-                if svc.title not in titles:
-                    titles.append(svc.title)
-    return titles or ["Allgemeine Vorsprache"]
-
-
 def cases(src: SimSource) -> dict[str, list[tuple[str, str]]]:
     """location id -> [(case field name, service title)], page order."""
     out = {}
     for i, loc in enumerate(src.locations.values(), start=1):
         out[loc.id] = [
-            (f"casetype_{i}{j:02d}", title) for j, title in enumerate(_services(src, loc), 1)
+            (f"casetype_{i}{j:02d}", title) for j, title in enumerate(ajax.services_of(src, loc), 1)
         ]
     return out
 
@@ -145,12 +128,12 @@ def index_page(src: SimSource) -> Reply:
             if k == 0 and ten.selects:
                 options = "".join(f'<option value="{v}">{v}</option>' for v in range(3))
                 control = (
-                    f'<select class="nat_casetypelist_casetype casetype_select" '
+                    f'<select class="{p.CASE_SELECT_CLASS} casetype_select" '
                     f'name="{field}" id="{field}">{options}</select>'
                 )
             else:
                 control = (
-                    f'<input class="nat_casetypelist_casetype casetype_checkbox" type="checkbox" '
+                    f'<input class="{p.CHECKBOX_CLASS}" type="checkbox" '
                     f'name="{field}" id="{field}" value="1" />'
                 )
             items.append(
@@ -161,18 +144,18 @@ def index_page(src: SimSource) -> Reply:
         groups.append(
             f'<h2 class="nat_casetypelist_header"><a href="javascript:toggle(\'cat_{n}\');">'
             f"Kategorie {name}</a></h2>\n"
-            f'<ul class="nat_casetypelist" id="cat_{n}" style="display:none">\n'
+            f'<ul class="{p.CATEGORY_LIST_CLASS}" id="cat_{n}" style="display:none">\n'
             + "\n".join(items)
             + "\n</ul>"
         )
     action = escape(f"{_prefix(src)}&step=2")
     content = (
         '<p class="nat_infotext">Bitte wählen Sie Ihre Anliegen aus.</p>\n'
-        f'<form name="frm_casetype" id="frm_casetype" method="post" action="{action}">\n'
+        f'<form name="{p.CLASSIC_FORM}" id="{p.CLASSIC_FORM}" method="post" action="{action}">\n'
         '<input type="hidden" name="nat_lang" value="de" />\n'
         + "\n".join(groups)
         + '\n<div class="nat_buttons"><input type="submit" class="nat_button" '
-        'name="sentcasetypes" value="Weiter" /></div>\n</form>'
+        f'name="{p.SUBMIT_NAME}" value="{p.SUBMIT_VALUE}" /></div>\n</form>'
     )
     script = (
         '<script type="text/javascript">function toggle(id) { var el = '
@@ -201,7 +184,7 @@ def message_page(src: SimSource, title: str, message: str, step: int = 2) -> Rep
 
 
 def expired_page(src: SimSource) -> Reply:
-    return message_page(src, "Sitzung abgelaufen", EXPIRED, step=1)
+    return message_page(src, "Sitzung abgelaufen", p.SESSION_EXPIRED, step=1)
 
 
 def _bookable_month(world: SimWorld, src: SimSource, lid: str, now: datetime) -> list[date]:
@@ -228,17 +211,17 @@ def calendar_page(world: SimWorld, src: SimSource, lid: str) -> Reply:
         if day in bookable:
             href = escape(f"{link}&year={day.year}&month={day.month}&day={day.day}")
             cells.append(
-                '<td class="nat_calendar_weekday"><a class="nat_calendar_weekday_bookable" '
+                f'<td class="nat_calendar_weekday"><a class="{p.BOOKABLE_CLASS}" '
                 f'title="Termine verfügbar" href="{href}">{day.day}</a></td>'
             )
         elif day.weekday() >= 5:
-            cells.append(f'<td class="nat_calendar_weekend">{day.day}</td>')
+            cells.append(f'<td class="nat_calendar_weekend{p.NOT_BOOKABLE_SUFFIX}">{day.day}</td>')
         else:
-            cells.append(f'<td class="nat_calendar_weekday_notbookable">{day.day}</td>')
+            cells.append(f'<td class="nat_calendar_weekday{p.NOT_BOOKABLE_SUFFIX}">{day.day}</td>')
         day += timedelta(days=1)
     cells += ['<td class="nat_calendar_empty">&nbsp;</td>'] * (-len(cells) % 7)
     rows = "\n".join("<tr>" + "".join(cells[i : i + 7]) + "</tr>" for i in range(0, len(cells), 7))
-    month = f"{MONTHS[first.month - 1]} {first.year}"
+    month = p.month_name(first)
     nxt = (first + timedelta(days=31)).replace(day=1)
     nav = escape(f"{_prefix(src)}&step=2&year={nxt.year}&month={nxt.month}")
     loc = src.locations[lid]
@@ -249,8 +232,8 @@ def calendar_page(world: SimWorld, src: SimSource, lid: str) -> Reply:
         "sind hervorgehoben.</p>\n"
         f'<div class="nat_calendar_nav"><strong>{month}</strong> '
         f'<a class="nat_calendar_next" href="{nav}">weiter &raquo;</a></div>\n'
-        f'<table class="nat_calendar" summary="Kalender {month}">\n<thead><tr>'
-        + "".join(f"<th>{w}</th>" for w in WEEKDAYS)
+        f'<table class="{p.CALENDAR_CLASS}" summary="Kalender {month}">\n<thead><tr>'
+        + "".join(f"<th>{w}</th>" for w in p.WEEKDAYS)
         + f"</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>"
     )
     return _frame(src, "Terminauswahl", 2, content)
@@ -284,9 +267,11 @@ def day_page(world: SimWorld, src: SimSource, lid: str, day: date) -> Reply:
     with world.lock:
         now = world.refresh()
         minutes = world.published_day(src, lid, day, now)
-    heading = f"<h2>{WEEKDAYS[day.weekday()]}, {day.day}. {MONTHS[day.month - 1]} {day.year}</h2>"
+    heading = f"<h2>{p.WEEKDAYS[day.weekday()]}, {day.day}. {p.month_name(day)}</h2>"
     if not minutes:
-        return _frame(src, "Uhrzeit", 2, f'{heading}\n<p class="nat_infotext">{NO_TIMES}</p>')
+        return _frame(
+            src, "Uhrzeit", 2, f'{heading}\n<p class="nat_infotext">{p.DAY_NONE_FREE}</p>'
+        )
     base = f"{_prefix(src)}&step=5&branch={lid}&year={day.year}&month={day.month}&day={day.day}"
     cells = [
         f'<td><a href="{escape(f"{base}&time={m}")}"><abbr title="{HHMMSS[m][:5]} Uhr">'
@@ -296,7 +281,7 @@ def day_page(world: SimWorld, src: SimSource, lid: str, day: date) -> Reply:
     rows = "\n".join("<tr>" + "".join(cells[i : i + 4]) + "</tr>" for i in range(0, len(cells), 4))
     content = (
         f'{heading}\n<p class="nat_infotext">Bitte wählen Sie eine Uhrzeit aus.</p>\n'
-        f'<table class="nat_timeslist" summary="freie Termine am {day:%d.%m.%Y}">\n{rows}\n'
+        f'<table class="{p.TIMES_CLASS}" summary="freie Termine am {day:%d.%m.%Y}">\n{rows}\n'
         "</table>"
     )
     return _frame(src, "Uhrzeit", 2, content)
@@ -308,7 +293,7 @@ def day_page(world: SimWorld, src: SimSource, lid: str, day: date) -> Reply:
 
 def _session(src: SimSource, request: SimRequest) -> tuple[str, str | None, bool]:
     """(session id, selected branch, new?) for the request's cookie; unknown -> new session."""
-    sid = request.cookies.get(COOKIE, "")
+    sid = request.cookies.get(p.COOKIE, "")
     with _lock:
         entry = _sessions.get(sid)
         if entry is not None and entry[0] == src.id:
@@ -328,7 +313,7 @@ def _select(src: SimSource, sid: str, branch: str | None) -> None:
 
 
 def _post(world: SimWorld, src: SimSource, request: SimRequest, sid: str) -> Reply:
-    if "sentcasetypes" not in request.form:
+    if p.SUBMIT_NAME not in request.form:
         return index_page(src)
     chosen = {
         _case_location(src, name)
@@ -369,6 +354,8 @@ def _get(world: SimWorld, src: SimSource, query: dict[str, str], selected: str |
 
 def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> Reply:
     """Answer a request (path relative to the source prefix) for ``src``."""
+    if src.variant == "ajax":
+        return ajax.handle(world, src, request, fault)
     if request.path.rstrip("/") != f"/{MOUNT}/index.php":
         return message_page(src, "Fehler", "Die angeforderte Seite wurde nicht gefunden.")
     ten = tenant(src)
@@ -387,7 +374,7 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
     else:
         reply = _get(world, src, query, selected)
     if new:
-        reply.headers["Set-Cookie"] = f"{COOKIE}={sid}; path=/"
+        reply.headers["Set-Cookie"] = f"{p.COOKIE}={sid}; path=/"
     return reply
 
 
@@ -396,10 +383,9 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
 
 
 def location_id(src: SimSource, loc: Location) -> str:
-    """The id the scraper derives from the category name (protocol 2.6)."""
-    text = unicodedata.normalize("NFKD", loc.name.lower().replace("ß", "ss"))
-    text = re.sub(r"[^a-z0-9 \t]", "-", text.encode("ascii", "ignore").decode("ascii"))
-    return re.sub(r"-+", "-", text.replace(" ", "-")).strip("-")
+    """Classic: the id the scraper derives from the category name (protocol 2.6);
+    WEB_APPOINT: the location's 32-hex id."""
+    return ajax.web_id(src, loc) if src.variant == "ajax" else to_id(loc.name)
 
 
 def truth_days(now: datetime, weeks: int) -> list[date]:
@@ -412,7 +398,10 @@ def truth_slots(world: SimWorld, src: SimSource, loc: Location, now: datetime, w
 
     The scraper walks days from the first bookable day of that month view; the days
     before it are not bookable, so the walk covers every free slot through today + 7·W.
+    WEB_APPOINT tenants publish every month shown at once (see the ajax module).
     """
+    if src.variant == "ajax":
+        return ajax.truth_slots(world, src, loc, now, weeks)
     if weeks is None:
         last = world.horizon(now)
         days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
@@ -429,6 +418,8 @@ def truth_slots(world: SimWorld, src: SimSource, loc: Location, now: datetime, w
 
 def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
     """(index_url, params): base ``{base_url}/netappoint``, company and optional extra."""
+    if src.variant == "ajax":
+        return ajax.catalog_entry(src, base_url)
     ten = tenant(src)
     base = f"{base_url}/{MOUNT}"
     params = {"base_url": base, "company": ten.company}

@@ -1,0 +1,39 @@
+"""netappoint (NetAppoint / netcallup, EDV Kahlert): the classic and the WEB_APPOINT skin.
+
+- ``protocol``: markers, class names and link forms (shared with the fake server);
+- ``classic`` / ``webappoint``: the page readers of each skin;
+- ``reader.read_page``: which step of either skin a page is (``office-schedule read-page``);
+- ``scraper.scrape``: the request flows (requests per snapshot in its docstring);
+- ``payload.parse``: raw payload -> locations.
+"""
+
+from __future__ import annotations
+
+from .classic import (
+    Category,
+    IndexPage,
+    absolute,
+    day_url,
+    link_date,
+    normal_time,
+    read_index,
+)
+from .payload import parse
+from .protocol import NAME
+from .reader import read_page
+from .scraper import extra_params, scrape
+
+__all__ = [
+    "NAME",
+    "Category",
+    "IndexPage",
+    "absolute",
+    "day_url",
+    "extra_params",
+    "link_date",
+    "normal_time",
+    "parse",
+    "read_index",
+    "read_page",
+    "scrape",
+]
