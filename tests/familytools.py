@@ -1,4 +1,5 @@
-"""Helpers shared by the tests of the custom families: fixtures, loopback scrapes, fuzzing."""
+"""Helpers shared by the tests of the custom families: simulated and real pages, loopback
+scrapes, fuzzing."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import re
 from datetime import datetime
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from werkzeug import Response
@@ -13,8 +15,10 @@ from werkzeug import Response
 from office_schedule.catalog import Source
 from office_schedule.errors import ParseError
 from office_schedule.fetch import Fetcher, Politeness
+from office_schedule.simulate import SimWorld
+from office_schedule.simulate.pages import SimRequest
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, SHARED
 
 FAST = Politeness(min_gap=0, attempts=1, timeout=2)
 NOW = datetime(2021, 7, 20, 10, 0, 0)
@@ -23,6 +27,87 @@ ANY_PATH = re.compile(r".*")
 
 def fixture(family: str, name: str) -> str:
     return (FIXTURES / family / name).read_text(encoding="utf-8")
+
+
+def real_page(folder: str, name: str) -> str:
+    """A real page from ``../shared/data/real-pages/{folder}/``; skips the test when absent."""
+    path = SHARED / "data" / "real-pages" / folder / name
+    if not path.is_file():
+        pytest.skip(f"real page {folder}/{name} is not present")
+    return path.read_text(encoding="utf-8")
+
+
+def sim_world(family: str, n: int = 3, seed: int = 1, **kw) -> SimWorld:
+    kw.setdefault("frozen", True)
+    return SimWorld(seed=seed, families={family: n}, **kw)
+
+
+def sim_sources(world: SimWorld) -> list:
+    return list(world.sources.values())
+
+
+def sim_answer(
+    server,
+    world,
+    src,
+    method="GET",
+    path="/",
+    *,
+    query=None,
+    form=None,
+    cookies=None,
+    host="127.0.0.1",
+    fault=None,
+):
+    """The simulator's reply to one request (path relative to the source's prefix)."""
+    request = SimRequest(
+        method=method,
+        path=path,
+        query=dict(query or {}),
+        form=dict(form or {}),
+        cookies=dict(cookies or {}),
+        headers={"host": host},
+    )
+    return server.handle(world, src, request, fault)
+
+
+def sim_text(server, world, src, method="GET", path="/", **kw) -> str:
+    return sim_answer(server, world, src, method, path, **kw).body.decode("utf-8")
+
+
+def serve_sim(httpserver, server, world, src, overrides: dict[str, Response] | None = None):
+    """Let ``httpserver`` answer as the simulated ``src``; returns the request log.
+
+    Paths may carry the ``/{source id}`` prefix the simulator writes into its own links.
+    Each log entry is ``(path, args, form, cookies)``; ``overrides`` answer given paths.
+    """
+    log: list[tuple[str, dict, dict, dict]] = []
+    prefix = f"/{src.id}"
+
+    def handler(request) -> Response:
+        path = (
+            request.path.removeprefix(prefix) if request.path.startswith(prefix) else request.path
+        )
+        log.append((path, dict(request.args), dict(request.form), dict(request.cookies)))
+        if overrides and path in overrides:
+            return overrides[path]
+        reply = sim_answer(
+            server,
+            world,
+            src,
+            request.method,
+            path,
+            query=request.args,
+            form=request.form,
+            cookies=request.cookies,
+            host=request.host,
+        )
+        return Response(
+            reply.body, status=reply.status, content_type=reply.content_type, headers=reply.headers
+        )
+
+    httpserver.expect_request(ANY_PATH).respond_with_handler(handler)
+    return log
 
 
 def html(text: str, status: int = 200) -> Response:

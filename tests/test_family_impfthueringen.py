@@ -1,16 +1,18 @@
-"""impfthueringen: page readers, parse and scrape end to end over loopback HTTP."""
+"""impfthueringen: readers on the simulator's answers, parse, scrape end to end."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from werkzeug import Response
 
 from office_schedule.errors import ScrapeError
-from office_schedule.families import impfthueringen
+from office_schedule.families import check_empty, impfthueringen
+from office_schedule.families.pages import PageError
+from office_schedule.simulate import impfthueringen_server
 
 from .familytools import (
     FUZZ,
@@ -18,68 +20,123 @@ from .familytools import (
     NAME,
     SLOT,
     _check,
-    fixture,
-    html,
     items,
     or_junk,
     records,
     scrape,
+    serve_sim,
+    sim_text,
+    sim_world,
 )
 
-# ============================================================================ impfthueringen
+INDEX = "/terminvergabe/index.php"
+FUNC = "/terminvergabe/func.php"
 
 
-def test_impfthueringen_readers_and_parse():
-    assert impfthueringen.centres(fixture("impfthueringen", "index.html")) == [
-        ("107", "IZ Erfurt | Impfstoff: BioNTech"),
-        ("110", "IST Eisenberg (barrierefrei) | Nachmittag | Impfstoff: BioNTech"),
-        ("121", "IZ Jena | Impfstoff: Moderna"),
-    ]
-    assert impfthueringen.centres("<html><body>Wartung</body></html>") is None
-    assert impfthueringen.offered_dates(fixture("impfthueringen", "func_107.html")) == [
-        ["2021-07-13 08:30", "2021-08-10 08:30"],
-        ["2021-07-14 08:33", "2021-08-11 08:33"],
-        ["2021-07-15 11:06", ""],
-    ]
-    assert impfthueringen.offered_dates(fixture("impfthueringen", "func_empty.html")) == []
-    snapshot = impfthueringen.parse(json.loads(fixture("impfthueringen", "raw.json")))
-    assert snapshot.to_truth() == {
-        "107": ["2021-07-13 08:30:00", "2021-07-14 08:33:00"],
-        "121": [],
-    }
-    assert snapshot.locations["121"].name == "IZ Jena | Impfstoff: Moderna"
+def world_source(seed: int = 1):
+    world = sim_world("impfthueringen", 1, seed)
+    (src,) = world.sources.values()
+    return world, src
 
 
-def test_impfthueringen_scrape_end_to_end(httpserver):
-    answers = {"107": "func_107.html", "110": "func_110.html", "121": "func_empty.html"}
-    seen = []
+def func_answer(world, src, key: str) -> str:
+    form = {"typ": "1", "ort": key, "pos": "0", "timestamp": "1"}
+    return sim_text(impfthueringen_server, world, src, "POST", FUNC, form=form)
 
-    def func(request):
-        assert request.form["typ"] == "1" and request.form["pos"] == "0"
-        seen.append((request.form["ort"], request.form["timestamp"]))
-        return html(fixture("impfthueringen", answers[request.form["ort"]]))
 
-    httpserver.expect_request("/tv/index.php").respond_with_data(
-        fixture("impfthueringen", "index.html"), content_type="text/html"
+def test_index_and_answers_of_the_simulator():
+    world, src = world_source()
+    index = impfthueringen.read_page(sim_text(impfthueringen_server, world, src, path=INDEX))
+    assert (index.page, index.reader) == ("offices", "impfthueringen.index")
+    assert [o.id for o in index.offices] == list(src.locations)
+    assert all(" | Impfstoff: " in (o.name or "") for o in index.offices)
+    views = [impfthueringen.read_page(func_answer(world, src, key)) for key in src.locations]
+    offered = [v for v in views if v.page == "times"]
+    assert offered and all(v.reader == "impfthueringen.func-options" for v in offered)
+    for view in offered:
+        assert 1 <= len(view.slots) <= 3
+        assert all(folge for _, folge in view.details["dates"])
+
+
+def test_an_empty_answer_is_the_sites_statement_anything_else_an_error():
+    view = impfthueringen.read_page("\n")
+    assert (view.page, view.marker) == ("none-free", impfthueringen.EMPTY_ANSWER)
+    assert (
+        impfthueringen.read_page('<optgroup label="Mo, 12.07.2021"></optgroup>').page == "none-free"
     )
-    httpserver.expect_request("/tv/func.php", method="POST").respond_with_handler(func)
-    raw = scrape(impfthueringen, {"base_url": httpserver.url_for("/tv")})
+    world, src = world_source()
+    bad = sim_text(impfthueringen_server, world, src, "POST", FUNC, form={"ort": "x"})
+    with pytest.raises(PageError, match="text but no option"):
+        impfthueringen.read_page(bad)
+    with pytest.raises(PageError, match="no date/time"):
+        impfthueringen.read_page('<option value="morgen">morgen</option>')
+    maintenance = impfthueringen_server.garbage_page().body.decode()
+    with pytest.raises(PageError, match="select-ort-area"):
+        impfthueringen.read_page(maintenance)
+
+
+def test_scrape_end_to_end(httpserver):
+    world, src = world_source(seed=4)
+    keys = list(src.locations)
+    log = serve_sim(httpserver, impfthueringen_server, world, src)
+    raw = scrape(
+        impfthueringen, {"base_url": httpserver.url_for("/terminvergabe")}, now=world.now()
+    )
+    posts = [form for path, _, form, _ in log if path == FUNC]
+    assert [f["ort"] for f in posts] == keys
+    assert all(f["typ"] == "1" and f["pos"] == "0" for f in posts)
+    assert len({f["timestamp"] for f in posts}) == 1
+    parsed = check_empty(impfthueringen.parse(raw))
+    assert parsed.to_truth() == world.truth(weeks=4)[src.id]
+    assert all(loc.url and loc.url.endswith(f"ort={loc.id}") for loc in parsed.locations.values())
+
+
+def test_timestamp_is_epoch_milliseconds_of_now(httpserver):
+    world, src = world_source()
+    log = serve_sim(httpserver, impfthueringen_server, world, src)
+    scrape(impfthueringen, {"base_url": httpserver.url_for("/terminvergabe")})
     # 2021-07-20 10:00 in Berlin (CEST, UTC+2) = 08:00 UTC
-    expected_ms = str(int(datetime(2021, 7, 20, 8, 0, tzinfo=UTC).timestamp() * 1000))
-    assert seen == [("107", expected_ms), ("110", expected_ms), ("121", expected_ms)]
-    assert raw[1] == {
-        "loc": "110",
-        "loc_name": "IST Eisenberg (barrierefrei) | Nachmittag | Impfstoff: BioNTech",
-        "dates": [["2021-07-14 14:00", "2021-08-04 14:00"]],
-    }
-    assert raw[2]["dates"] == []
-    assert impfthueringen.parse(raw).slot_count == 4
+    expected = str(int(datetime(2021, 7, 20, 8, 0, tzinfo=UTC).timestamp() * 1000))
+    assert {form["timestamp"] for path, _, form, _ in log if path == FUNC} == {expected}
 
 
-def test_impfthueringen_missing_centre_list_is_a_scrape_error(httpserver):
-    httpserver.expect_request("/tv/index.php").respond_with_data("<html>Wartung</html>")
+def test_an_empty_answer_is_recorded_as_the_marker(httpserver):
+    world, src = world_source()
+    serve_sim(httpserver, impfthueringen_server, world, src, {FUNC: Response("")})
+    raw = scrape(impfthueringen, {"base_url": httpserver.url_for("/terminvergabe")})
+    assert all(c["dates"] == [] and c["none_free"] == impfthueringen.EMPTY_ANSWER for c in raw)
+    parsed = check_empty(impfthueringen.parse(raw))
+    assert all(loc.empty == impfthueringen.EMPTY_ANSWER for loc in parsed.locations.values())
+
+
+def test_a_notice_instead_of_options_fails_the_scrape(httpserver):
+    world, src = world_source()
+    notice = Response("<p>Derzeit sind keine Termine verfügbar.</p>")
+    serve_sim(httpserver, impfthueringen_server, world, src, {FUNC: notice})
+    with pytest.raises(ScrapeError, match="text but no option"):
+        scrape(impfthueringen, {"base_url": httpserver.url_for("/terminvergabe")})
+
+
+def test_missing_centre_list_is_a_scrape_error(httpserver):
+    world, src = world_source()
+    serve_sim(
+        httpserver, impfthueringen_server, world, src, {INDEX: Response("<html>Wartung</html>")}
+    )
     with pytest.raises(ScrapeError, match="no centre list"):
-        scrape(impfthueringen, {"base_url": httpserver.url_for("/tv")})
+        scrape(impfthueringen, {"base_url": httpserver.url_for("/terminvergabe")})
+
+
+def test_parse_carries_the_marker():
+    raw = [
+        {"loc": "107", "loc_name": "IZ Erfurt", "dates": [["2021-07-13 08:30", None]]},
+        {"loc": "121", "loc_name": "IZ Jena", "dates": [], "none_free": "x", "url": "u"},
+        {"loc": "130", "loc_name": "IZ Gera", "dates": []},
+    ]
+    parsed = impfthueringen.parse(raw)
+    assert parsed.locations["121"].empty == "x" and parsed.locations["121"].url == "u"
+    assert parsed.locations["107"].empty is None
+    with pytest.raises(Exception, match="location '130' shows no free slot"):
+        check_empty(parsed)
 
 
 @FUZZ

@@ -1,17 +1,19 @@
-"""termed: page readers, parse and scrape end to end over loopback HTTP."""
+"""termed: readers on the simulator's API answers, parse, scrape end to end."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug import Response
 
+from office_schedule.clock import OFFICE_TZ
 from office_schedule.errors import ParseError, ScrapeError
-from office_schedule.families import termed
+from office_schedule.families import check_empty, termed
+from office_schedule.families.pages import PageError
+from office_schedule.simulate import termed_server
 
 from .familytools import (
     ANY_PATH,
@@ -19,120 +21,174 @@ from .familytools import (
     ID,
     SLOT,
     _check,
-    fixture,
     items,
     or_junk,
     paths,
     records,
     scrape,
+    serve_sim,
+    sim_answer,
+    sim_text,
+    sim_world,
 )
 
-# ============================================================================ termed
+WEEKS = 4
 
 
-def test_termed_readers_and_parse():
-    doc_901 = json.loads(fixture("termed", "doc_901.json"))
-    doc_812 = json.loads(fixture("termed", "doc_812.json"))
-    assert termed.is_listed_practice(doc_901) and termed.is_listed_practice(doc_812)
-    assert not termed.is_listed_practice(json.loads(fixture("termed", "doc_test.json")))
-    assert not termed.is_listed_practice(json.loads(fixture("termed", "doc_empty.json")))
-    assert not termed.is_listed_practice({**doc_812, "praxis": "Testpraxis"})
-    assert termed.is_listed_practice({**doc_812, "praxis": "Testzentrum Mitte"})
-    assert termed.calendars(doc_901) == [("901-3", "/3"), ("901-4", "/4"), ("901-5", "/5")]
-    assert termed.calendars(doc_812) == [("812", "")]
-    events = json.loads(fixture("termed", "events_812.json"))
-    assert termed.event_starts(events) == ["2021-10-04 09:00:00", "2021-10-04 08:30:00"]
-    with pytest.raises(ValueError):
-        termed.event_starts({"error": "not found"})
-    snapshot = termed.parse(json.loads(fixture("termed", "raw.json")))
-    assert snapshot.to_truth() == {
-        "812": ["2021-10-04 08:30:00", "2021-10-04 09:00:00"],
-        "901-3": ["2021-10-05 10:00:00", "2021-10-05 10:15:00"],
-        "901-4": ["2021-10-05 10:00:00", "2021-10-05 10:15:00"],
-    }
-    with pytest.raises(ParseError, match="refers to no earlier"):
-        termed.parse([{"location_id": "1", "dates": {"eq": "2"}}])
+def world_with_reasons():
+    """A frozen world and a source: a plain practice and one with three or more reasons."""
+    for seed in range(1, 20):
+        world = sim_world("termed", 6, seed)
+        for src in world.sources.values():
+            practices = termed_server._practices(src)
+            if len(practices) == 2 and len(practices[1][1]) >= 3:
+                return world, src
+    raise AssertionError("no simulated practice with three treatment reasons")
 
 
-class TermedApi:
-    """Practices by id, open events by practice and reason; anything else is a 404."""
-
-    def __init__(self, docs: dict[int, str], events: dict[str, str | int]):
-        self.docs = docs
-        self.events = events
-        self.windows: set[tuple[int, int]] = set()
-
-    def __call__(self, request) -> Response:
-        parts = request.path.strip("/").split("/")
-        if parts[:3] != ["v2", "public", "doc"]:
-            return Response("not found", status=404)
-        if len(parts) == 4:
-            name = self.docs.get(int(parts[3]))
-            if name is None:
-                return Response('{"error": "not found"}', status=404)
-            return Response(fixture("termed", name), content_type="application/json")
-        assert parts[4:7] == ["events", "open", "10"], parts
-        self.windows.add((int(parts[7]), int(parts[8])))
-        key = "-".join([parts[3], *parts[9:]])
-        answer = self.events.get(key, 404)
-        if isinstance(answer, int):
-            return Response("<html><title>Fehler</title></html>", status=answer)
-        return Response(fixture("termed", answer), content_type="application/json")
-
-
-def test_termed_scrape_with_doc_ids_records_failing_calendars(httpserver):
-    api = TermedApi(
-        {901: "doc_901.json", 812: "doc_812.json"},
-        {
-            "901-3": "events_901_3.json",
-            "901-4": "events_901_4.json",
-            "901-5": 500,
-            "812": "events_812.json",
-        },
+def events_path(world, doc_id: int, reason: int | None = None) -> str:
+    start = int(world.now().replace(tzinfo=OFFICE_TZ).timestamp())
+    end = start + WEEKS * 7 * 86400
+    return f"/v2/public/doc/{doc_id}/events/open/10/{start}/{end}" + (
+        f"/{reason}" if reason else ""
     )
-    httpserver.expect_request(ANY_PATH).respond_with_handler(api)
-    raw = scrape(termed, {"api_url": httpserver.url_for("/"), "doc_ids": "901, 812,77"}, weeks=2)
-    start = int(datetime(2021, 7, 20, 8, 0, tzinfo=UTC).timestamp())
-    assert api.windows == {(start, start + 14 * 86400)}
+
+
+def test_readers_on_the_simulated_api():
+    world, src = world_with_reasons()
+    (plain, [(none, loc)]), (with_reasons, reasons) = termed_server._practices(src)
+    assert none is None
+    doc = termed.read_page(sim_text(termed_server, world, src, path=f"/v2/public/doc/{plain}"))
+    assert (doc.page, doc.reader, [o.id for o in doc.offices]) == (
+        "offices",
+        "termed.doc",
+        [str(plain)],
+    )
+    doc = termed.read_page(
+        sim_text(termed_server, world, src, path=f"/v2/public/doc/{with_reasons}")
+    )
+    assert [o.id for o in doc.offices] == [f"{with_reasons}-{r}" for r, _ in reasons]
+    assert all(o.name.startswith("Sprechstunde ") for o in doc.offices)
+    demo = termed.read_page(sim_text(termed_server, world, src, path="/v2/public/doc/3"))
+    assert demo.page == "offices" and not termed.is_listed_practice(demo.details["doc"])
+    missing = termed.read_page(sim_text(termed_server, world, src, path="/v2/public/doc/77"))
+    assert (missing.page, missing.error) == ("error-page", "Doctor not found")
+    events = termed.read_page(sim_text(termed_server, world, src, path=events_path(world, plain)))
+    assert events.reader == "termed.events" and events.page in ("times", "none-free")
+    assert events.slots == sorted(start[:16] for start in events.details.get("starts", []))
+
+
+def test_an_empty_event_list_is_the_apis_statement():
+    view = termed.read_page("[]")
+    assert (view.page, view.marker) == ("none-free", termed.EMPTY_EVENTS)
+    assert termed.read_page('{"error": "bad request"}').page == "error-page"
+    with pytest.raises(PageError):
+        termed.read_page('[{"begin": "2021-10-04 09:00:00"}]')
+    with pytest.raises(PageError):
+        termed.read_page('[{"start": "morgen"}]')
+    with pytest.raises(PageError):
+        termed.read_page(termed_server.garbage_page().body.decode())
+
+
+def test_scrape_with_doc_ids_records_failing_calendars(httpserver):
+    world, src = world_with_reasons()
+    (plain, _), (doc_id, reasons) = termed_server._practices(src)
+    first, second = reasons[0][0], reasons[1][0]
+    third = reasons[2][0]
+    twin = sim_answer(termed_server, world, src, path=events_path(world, doc_id, first))
+    overrides = {
+        events_path(world, doc_id, second): Response(twin.body, content_type="application/json")
+    }
+    overrides[events_path(world, doc_id, third)] = Response("kaputt", status=500)
+    serve_sim(httpserver, termed_server, world, src, overrides)
+    params = {"api_url": httpserver.url_for("/"), "doc_ids": f"{doc_id}, {plain},77"}
+    raw = scrape(termed, params, weeks=WEEKS, now=world.now())
     by_id = {entry["location_id"]: entry for entry in raw}
-    assert list(by_id) == ["77", "901-3", "901-4", "901-5", "812"]
-    assert "no practice" in by_id["77"]["error"]
-    assert "HTTP 500" in by_id["901-5"]["error"]
-    assert by_id["901-4"]["dates"] == {"eq": "901-3"}
-    truth = termed.parse(raw).to_truth()
-    assert sorted(truth) == ["812", "901-3", "901-4"]
-    assert truth["901-4"] == ["2021-10-05 10:00:00", "2021-10-05 10:15:00"]
+    assert list(by_id)[0] == "77" and "no practice" in by_id["77"]["error"]
+    assert by_id[f"{doc_id}-{second}"]["dates"] == {"eq": f"{doc_id}-{first}"}
+    assert "HTTP 500" in by_id[f"{doc_id}-{third}"]["error"]
+    parsed = check_empty(termed.parse(raw))
+    assert (
+        parsed.locations[f"{doc_id}-{second}"].slots == parsed.locations[f"{doc_id}-{first}"].slots
+    )
+    assert all(loc.url and "/events/open/10/" in loc.url for loc in parsed.locations.values())
+    truth = world.truth(weeks=WEEKS)[src.id]
+    assert parsed.to_truth()[str(plain)] == truth[str(plain)]
 
 
-def test_termed_every_calendar_failing_fails_the_source(httpserver):
-    api = TermedApi({812: "doc_812.json"}, {"812": 503})
-    httpserver.expect_request(ANY_PATH).respond_with_handler(api)
+def test_a_calendar_with_nothing_open_carries_the_marker(httpserver):
+    world, src = world_with_reasons()
+    (plain, _), _ = termed_server._practices(src)
+    overrides = {events_path(world, plain): Response("[]", content_type="application/json")}
+    serve_sim(httpserver, termed_server, world, src, overrides)
+    raw = scrape(
+        termed, {"api_url": httpserver.url_for("/"), "doc_ids": str(plain)}, now=world.now()
+    )
+    assert raw == [
+        {
+            "location_id": str(plain),
+            "dates": [],
+            "none_free": termed.EMPTY_EVENTS,
+            "url": httpserver.url_for(events_path(world, plain)),
+        }
+    ]
+    assert check_empty(termed.parse(raw)).locations[str(plain)].empty == termed.EMPTY_EVENTS
+
+
+def test_every_calendar_failing_fails_the_source(httpserver):
+    world, src = world_with_reasons()
+    (plain, _), _ = termed_server._practices(src)
+    serve_sim(
+        httpserver,
+        termed_server,
+        world,
+        src,
+        {events_path(world, plain): Response("x", status=503)},
+    )
     with pytest.raises(ScrapeError, match="every calendar failed"):
-        scrape(termed, {"api_url": httpserver.url_for("/"), "doc_ids": "812"})
+        scrape(termed, {"api_url": httpserver.url_for("/"), "doc_ids": str(plain)}, now=world.now())
 
 
-def test_termed_discovery_runs_once_per_process(httpserver):
+def test_discovery_runs_once_per_process(httpserver):
+    """Ids 0..6: id 2 is a simulated practice, 3 the demo account, the others unknown."""
+    world, src = world_with_reasons()
+    (plain, _), _ = termed_server._practices(src)
+
+    def handler(request) -> Response:
+        path = request.path.replace("/doc/2", f"/doc/{plain}", 1)
+        reply = sim_answer(termed_server, world, src, path=path)
+        body = reply.body
+        if path == f"/v2/public/doc/{plain}":
+            body = json.dumps({**json.loads(body), "id": 2}).encode()
+        return Response(body, status=reply.status, content_type=reply.content_type)
+
+    httpserver.expect_request(ANY_PATH).respond_with_handler(handler)
     termed._DISCOVERED.clear()
     termed._PROBED.clear()
-    api = TermedApi(
-        {2: "doc_812.json", 3: "doc_test.json", 4: "doc_empty.json"}, {"812": "events_812.json"}
-    )
-    httpserver.expect_request(ANY_PATH).respond_with_handler(api)
     params = {"api_url": httpserver.url_for("/"), "max_doc_id": "6"}
     try:
-        first = scrape(termed, params)
+        first = scrape(termed, params, now=world.now())
         probes = [p for p in paths(httpserver) if "/events/" not in p]
         assert sorted(probes) == [f"/v2/public/doc/{n}" for n in range(7)]
-        second = scrape(termed, params)
+        second = scrape(termed, params, now=world.now())
     finally:
         termed._DISCOVERED.clear()
         termed._PROBED.clear()
-    assert (
-        first
-        == second
-        == [{"location_id": "812", "dates": ["2021-10-04 09:00:00", "2021-10-04 08:30:00"]}]
-    )
+    assert first == second and [e["location_id"] for e in first] == ["2"]
     assert len([p for p in paths(httpserver) if "/events/" not in p]) == 7
+
+
+def test_parse_eq_inherits_the_marker():
+    raw = [
+        {"location_id": "1", "dates": [], "none_free": termed.EMPTY_EVENTS},
+        {"location_id": "2", "dates": {"eq": "1"}},
+        {"location_id": "3", "dates": ["2021-10-04 09:00:00"]},
+    ]
+    parsed = check_empty(termed.parse(raw))
+    assert parsed.locations["2"].empty == termed.EMPTY_EVENTS
+    assert parsed.locations["3"].empty is None
+    with pytest.raises(ParseError, match="refers to no earlier"):
+        termed.parse([{"location_id": "1", "dates": {"eq": "2"}}])
 
 
 @FUZZ

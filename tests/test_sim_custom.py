@@ -8,7 +8,14 @@ from datetime import datetime
 import pytest
 
 from office_schedule.errors import BlockedError, ScrapeError
-from office_schedule.families import berlin, impftermin, impfthueringen, leipzig, termed
+from office_schedule.families import (
+    berlin,
+    check_empty,
+    impftermin,
+    impfthueringen,
+    leipzig,
+    termed,
+)
 from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.simulate import SimServer, SimWorld
 
@@ -76,6 +83,21 @@ def test_scrape_equals_truth_across_a_month_end(family):
     assert assert_matches(family, 5, start=START) > 0
 
 
+@pytest.mark.parametrize("family", ["leipzig", "impfthueringen", "termed", "impftermin"])
+def test_every_location_without_slots_carries_the_sites_marker(family):
+    world = SimWorld(seed=3, families={family: 3}, frozen=True)
+    empties = 0
+    with SimServer(world, hosts=HOSTS) as srv:
+        for source in srv.sources():
+            parsed = check_empty(
+                MODULES[family].parse(run_scrape(MODULES[family], source, world.now()))
+            )
+            for loc in parsed.locations.values():
+                assert loc.url, (source.id, loc.id)
+                empties += not loc.slots
+    assert family != "impftermin" or empties
+
+
 def test_impftermin_centres_without_slots():
     _, results = scrape_all("impftermin", 1)
     for truth, got in results.values():
@@ -113,7 +135,7 @@ def fault_error(family: str, mode: str):
 @pytest.mark.parametrize(
     ("family", "mode", "blocked", "message"),
     [
-        ("leipzig", "maintenance", False, "expected page OFFICESELECT, found unknown page"),
+        ("leipzig", "maintenance", False, "expected page OFFICESELECT, found error-page (Das"),
         ("impfthueringen", "garbage", False, "no centre list"),
         ("termed", "garbage", False, "every calendar failed"),
         ("berlin", "captcha", True, "captcha"),

@@ -1,27 +1,47 @@
-"""Stadt Leipzig: the eKOL form wizard (Telecomputer GmbH) walked one office at a time.
+"""eKOL / TNV (Telecomputer GmbH): the form wizard, walked one office at a time.
 
-Every step POSTs the page's first ``<form>`` (its hidden fields, ``SELECTED_LANGUAGE=de`` and
-the step's own fields) to ``{base_url}/{action}``. Pages are recognised by the text of
-``<h2 class="ekolStepBox2">``. The look-ahead is ignored: whatever month tables the calendar
-page shows are read.
+Leipzig's own citizen offices left this system: they now book on SmartCJM
+(``terminvereinbarung.leipzig.de/m/leipzig-ba``, real pages of 2026 in ``real-pages/
+smartcjm/``; this reader rejects them), so the 2021 source ``tnv.leipzig.de/tnv`` is
+obsolete. Other eKOL/TNV tenants still run it, e.g. Potsdam
+(``egov.potsdam.de/tnv/?START_OFFICE=buergerservice``) and LK Uelzen
+(``kfz-termin.landkreis-uelzen.de/?START_OFFICE=KFZZUL``).
+
+Every step POSTs the page's form (``form#contextForm``, else the first form: its hidden
+fields such as ``PGUTSMSC``/``TCSID``, ``SELECTED_LANGUAGE=de`` and the step's own button)
+to its action (``bgr;jsessionid=…``). A step is recognised by ``<h2 class="ekolStepBox2">``
+(Leipzig 2021) or by the step named in its buttons (``ACTION_CALENDARSELECT_PREVIOUS``).
+The calendar shows month tables (``<caption>Juli 2021</caption>``); each in-range day cell
+holds a day number and a free count (``3 frei``, ``0 frei``, ``geschlossen``) in one of
+three spellings (:data:`SPELLINGS`): a bare number (Leipzig 2021), ``26<span>.10.</span>``
+(Potsdam 2020-2022) or the same with ``ekolCalendar_*`` classes and
+``<span class="conMonthNr">`` (2025). A free day's button opens a popup whose
+``select[name=ekolCalendarTimeSelect]`` lists the times. Whatever months the calendar shows
+are read; the look-ahead is ignored.
 
 Catalog parameters: ``base_url`` (optional, default ``https://tnv.leipzig.de/tnv``).
 
 Raw payload: ``[{"name": str, "id": str, "days": [{"date": "YYYY-MM-DD", "num_free": int,
-"times": ["HH:MM", ...]}]}]``; location id = ``id``, name = ``name``, slot = ``date time``.
+"times": ["HH:MM", ...]}], "none_free": str|null, "url": str}]``; location id = ``id``,
+name = ``name``, slot = ``date time``; ``none_free`` is the site's statement when no day
+is free (every day ``0 frei``/``geschlossen``).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from selectolax.lexbor import LexborNode as Node
 
+from ..clock import OFFICE_TZ
 from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
+from . import pages
 from .common import day_times_slots, sorted_slots
+from .pages import Office, PageView
 
 NAME = "leipzig"
 DEFAULT_BASE_URL = "https://tnv.leipzig.de/tnv"
@@ -31,12 +51,21 @@ OFFICESELECT = "OFFICESELECT"
 CONCERNSELECT = "CONCERNSELECT"
 CONCERNCOMMENTS = "CONCERNCOMMENTS"
 CALENDARSELECT = "CALENDARSELECT"
+#: ``h2.ekolStepBox2`` heading -> step (Leipzig 2021)
 PAGES = {
     "Allgemeine Informationen": INFOPAGE,
     "Termin vereinbaren bei": OFFICESELECT,
     "Auswahl des Anliegens": CONCERNSELECT,
     "Zusatzinformationen zu den Anliegen": CONCERNCOMMENTS,
     "Auswahl des Termins": CALENDARSELECT,
+}
+STEPS = tuple(PAGES.values())
+#: the view kind and reader name of each step outside the calendar
+STEP_VIEWS = {
+    INFOPAGE: ("start", "leipzig.info"),
+    OFFICESELECT: ("offices", "leipzig.offices"),
+    CONCERNSELECT: ("services", "leipzig.concerns"),
+    CONCERNCOMMENTS: ("services", "leipzig.concern-comments"),
 }
 SKIPPED_GROUPS = {"Bürgerämter", "Ordnungsamt"}
 MONTHS = {
@@ -48,24 +77,72 @@ MONTHS = {
 OFFICE_FIELDS = {"OFFICESELECT_TERMID": "", "OFFICESELECT_RESERVATIONPIN": ""}
 MAX_BACK_STEPS = 8
 
+# -- markup facts (the fake server imports these) -------------------------------------------
+CONTEXT_FORM = "contextForm"
+TREE_HEAD = "CLASS_TREEVIEWSEARCH_HEAD_LEVEL_2"
+OFFICE_BUTTON = "class_BuergerAuswahlDienststelle_office-button"
+TERMNEW_PREFIX = "ACTION_OFFICESELECT_TERMNEW_PREFIX"
+CONCERN_CELL = "CLASS_METADATAGRIDENTRY_VALUECONTAINER"
+TIME_SELECT = "ekolCalendarTimeSelect"
+TIME_SELECT_ID = "ekolcalendartimeselectbox"
+POPUP_DAY_ID = "ekolcalendarpopupdaytermineamcontainer"
+POPUP_COUNT_ID = "ekolcalendarpopupdayfreieterminecontainer"
+CLOSE_BUTTON = "messagebox_buttonclose"
+DAY_SELECT = "||DAY_SELECT||"
+POPUP_OK = "||POPUP_TIME_OK||"
+#: free-count texts of a day cell and of the popup
+FREE_TEXT = "{n} frei"
+CLOSED_TEXT = "geschlossen"
+POPUP_TITLE = "Verfügbare Termine am: {day:%d.%m.%Y}"
+POPUP_COUNT = "{n} freie Termine"
+SPELLINGS = ("classic", "span", "underscore")
+#: class names of the calendar per spelling; the reader compares them lower-cased and
+#: without ``_``, so it reads every spelling with one rule
+CLASSES = {
+    "classic": {
+        "cell": "eKOLCalendarCellInRange",
+        "cell_out": "eKOLCalendarCellOutOfRange",
+        "number": "ekolCalendarDayNumberInRange",
+        "number_out": "ekolCalendarDayNumberOutOfRange",
+        "free": "ekolCalendarFreeTimeContainer",
+        "button": "eKOLCalendarButtonDay",
+        "table": "ekolCalendarMonthTable",
+        "container": "ekolCalendarContainer",
+    },
+}
+CLASSES["span"] = CLASSES["classic"]
+CLASSES["underscore"] = {
+    key: value.replace("eKOL", "ekol").replace("ekolCalendar", "ekolCalendar_")
+    for key, value in CLASSES["classic"].items()
+}
+MONTH_SPAN_CLASS = {"classic": None, "span": "", "underscore": "conMonthNr"}
+
+_COUNT = re.compile(r"(\d+) frei(?:e Termine|er Termin)?")
+_POPUP_ZERO = re.compile(r"0 freie? Termine?")
+_DAY_NUMBER = re.compile(r"(\d{1,2})(?:\.(\d{1,2})\.)?")
+_HHMM = re.compile(r"\d{1,2}:\d{2}")
+
 
 # ----------------------------------------------------------------------------- page reading
 
 
-def step_heading(html: str) -> str | None:
-    """The stripped text of ``<h2 class="ekolStepBox2">``, or None."""
-    node = HTMLParser(html).css_first("h2.ekolStepBox2")
-    return node.text(strip=True) if node is not None else None
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "")
 
 
-def page_kind(html: str) -> str | None:
-    """INFOPAGE, OFFICESELECT, ... for a known wizard page, else None."""
-    return PAGES.get(step_heading(html) or "")
+_WANTED = {key: _norm(value) for key, value in CLASSES["classic"].items()}
 
 
-def first_form(html: str) -> tuple[str, dict[str, str]]:
-    """``(action, hidden fields)`` of the page's first form; ``("", {})`` if it has none."""
-    form = HTMLParser(html).css_first("form")
+def _has(node: Node, key: str) -> bool:
+    return any(_norm(c) == _WANTED[key] for c in (node.attributes.get("class") or "").split())
+
+
+def _first(node: Node, key: str) -> Node | None:
+    return next((n for n in node.css("[class]") if _has(n, key)), None)
+
+
+def _form(doc) -> tuple[str, dict[str, str]]:
+    form = doc.css_first(f"form#{CONTEXT_FORM}") or doc.css_first("form")
     if form is None:
         return "", {}
     hidden = {}
@@ -76,175 +153,328 @@ def first_form(html: str) -> tuple[str, dict[str, str]]:
     return form.attributes.get("action") or "", hidden
 
 
-def offices(html: str) -> list[tuple[str, str, str]]:
-    """``(office id, name, button name)`` per office button, group headings skipped."""
-    found = []
-    for head in HTMLParser(html).css("div.CLASS_TREEVIEWSEARCH_HEAD_LEVEL_2"):
+def _step(doc, text: str, url: str | None) -> str | None:
+    heading = PAGES.get(pages.node_text(doc.css_first("h2.ekolStepBox2")))
+    names = [b.attributes.get("name") or "" for b in doc.css("button, input[type=submit]")]
+    steps = {s for s in STEPS for n in names if n.startswith(f"ACTION_{s}_")}
+    if heading and steps - {heading}:
+        raise pages.unknown(NAME, text, url, f"heading says {heading}, buttons {sorted(steps)}")
+    if heading:
+        return heading
+    if len(steps) > 1:
+        raise pages.unknown(NAME, text, url, f"buttons of several steps {sorted(steps)}")
+    return steps.pop() if steps else None
+
+
+def _messages(doc) -> list[str]:
+    return [pages.node_text(li) for li in doc.css('ul[id$="msglist"] li') if pages.node_text(li)]
+
+
+def _offices(doc, text: str, url: str | None) -> list[dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for head in doc.css(f"div.{TREE_HEAD}"):
         button = head.css_first("button")
-        if button is None:
-            continue
-        name = button.text(strip=True)
-        button_name = button.attributes.get("name") or ""
+        name = pages.node_text(button)
+        button_name = (button.attributes.get("name") or "") if button is not None else ""
         if name in SKIPPED_GROUPS or not button_name:
             continue
-        found.append((button_name.rsplit("-", 1)[-1], name, button_name))
-    return found
+        office_id = button_name.rsplit("-", 1)[-1]
+        found[office_id] = {"id": office_id, "name": name or None, "open": button_name}
+    for button in doc.css("button"):
+        button_name = button.attributes.get("name") or ""
+        if _has_class(button, OFFICE_BUTTON):
+            for office_id, office in found.items():
+                if office_id in button_name and not office.get("book"):
+                    office["book"] = button_name
+        elif button_name.startswith(TERMNEW_PREFIX):
+            office_id = button_name[len(TERMNEW_PREFIX) :]
+            parent = button.parent
+            label = pages.node_text(parent).replace(pages.node_text(button), "", 1).strip()
+            found.setdefault(office_id, {"id": office_id, "name": label or None})
+            found[office_id]["book"] = button_name
+    if not found:
+        raise pages.unknown(NAME, text, url, "an office chooser without offices")
+    return list(found.values())
 
 
-def office_button(html: str, office_id: str) -> str | None:
-    """Name of the first office-select button whose name contains the office id."""
-    for node in HTMLParser(html).css("button.class_BuergerAuswahlDienststelle_office-button"):
-        name = node.attributes.get("name") or ""
-        if office_id in name:
-            return name
-    return None
+def _has_class(node: Node, name: str) -> bool:
+    return name in (node.attributes.get("class") or "").split()
 
 
-def concern_selects(html: str) -> list[str]:
-    """Names of the concern count selects, in page order."""
-    names = []
-    for cell in HTMLParser(html).css("td.CLASS_METADATAGRIDENTRY_VALUECONTAINER"):
-        select = cell.css_first("select")
-        if select is not None and select.attributes.get("name"):
-            names.append(select.attributes["name"])
-    return names
+def _concerns(doc, text: str, url: str | None) -> list[tuple[str, str]]:
+    choices = []
+    for select in doc.css("select"):
+        name = select.attributes.get("name") or ""
+        if not name or name == TIME_SELECT:
+            continue
+        label = doc.css_first(f'label[for="{select.attributes.get("id") or "-"}"]')
+        cell = select.parent
+        if label is None and cell is not None and _has_class(cell, CONCERN_CELL):
+            label = cell.prev if cell.prev is not None and cell.prev.tag == "td" else None
+        choices.append((name, pages.node_text(label)))
+    if not choices:
+        raise pages.unknown(NAME, text, url, "a concern page without a count select")
+    return choices
 
 
-def month_of(caption: str) -> tuple[int, int] | None:
-    """``Juli 2021`` -> (2021, 7)."""
-    parts = caption.split()
+def _caption_month(table: Node) -> tuple[int, int] | None:
+    parts = pages.node_text(table.css_first("caption")).split()
     if len(parts) != 2 or parts[0] not in MONTHS or not parts[1].isdigit():
         return None
     return int(parts[1]), MONTHS[parts[0]]
 
 
-def calendar_days(html: str) -> list[tuple[date, int, str]]:
-    """``(day, number of free times, day button name)`` for every in-range day with free times."""
-    days = []
-    for table in HTMLParser(html).css("table.ekolCalendarMonthTable"):
-        caption = table.css_first("caption")
-        month = month_of(caption.text(strip=True)) if caption is not None else None
+def _epoch_day(name: str, marker: str) -> date | None:
+    tail = name.rsplit(marker, 1)[1] if marker in name else ""
+    if not tail.isdigit():
+        return None
+    return datetime.fromtimestamp(int(tail) / 1000, OFFICE_TZ).date()
+
+
+def _calendar(doc, text: str, url: str | None) -> dict[str, Any]:
+    """Every in-range day: ``{"days": [(day, count, button, text)], "spelling": ...}``."""
+    days, spelling = [], "classic"
+    for table in doc.css("table"):
+        month = _caption_month(table)
         if month is None:
             continue
-        for cell in table.css("td.eKOLCalendarCellInRange"):
-            number = cell.css_first("div.ekolCalendarDayNumberInRange")
-            free = cell.css_first("div.ekolCalendarFreeTimeContainer")
+        for cell in (td for td in table.css("td") if _has(td, "cell")):
+            if "_" in (cell.attributes.get("class") or ""):
+                spelling = "underscore"
+            number, free = _first(cell, "number"), _first(cell, "free")
             if number is None or free is None:
-                continue
-            words = free.text(strip=True).split()
-            count = int(words[0]) if words and words[0].isdigit() else 0
-            day_text = number.text(strip=True)
-            if count <= 0 or not day_text.isdigit():
-                continue
-            parent = number.parent
-            button = (parent.attributes.get("name") or "") if parent is not None else ""
+                raise pages.unknown(NAME, text, url, "a day cell without day number or count")
+            match = _DAY_NUMBER.fullmatch(re.sub(r"\s", "", number.text()))
+            if match is None:
+                raise pages.unknown(NAME, text, url, f"day number {number.text()!r}")
+            if match.group(2) is not None:
+                spelling = "underscore" if spelling == "underscore" else "span"
+                if int(match.group(2)) != month[1]:
+                    raise pages.unknown(NAME, text, url, f"day {number.text()} in {month}")
             try:
-                day = date(month[0], month[1], int(day_text))
+                day = date(month[0], month[1], int(match.group(1)))
             except ValueError:
-                continue
-            days.append((day, count, button))
-    return days
+                raise pages.unknown(NAME, text, url, f"no day {number.text()}") from None
+            label = pages.node_text(free)
+            count = _COUNT.fullmatch(label)
+            if count is None and label != CLOSED_TEXT:
+                raise pages.unknown(NAME, text, url, f"free count {label!r} of {day}")
+            button = number.parent
+            while button is not None and not button.attributes.get("name") and button != cell:
+                button = button.parent
+            button_name = (button.attributes.get("name") or "") if button is not None else ""
+            stamped = _epoch_day(button_name, DAY_SELECT)
+            if stamped is not None and stamped != day:
+                raise pages.unknown(NAME, text, url, f"day button {button_name} for {day}")
+            days.append((day, int(count.group(1)) if count else 0, button_name, label))
+    return {"days": days, "spelling": spelling}
 
 
-def select_times(html: str) -> list[str]:
-    """Texts of the options with a value in ``<select name="ekolCalendarTimeSelect">``."""
-    select = HTMLParser(html).css_first('select[name="ekolCalendarTimeSelect"]')
+def _popup(doc, text: str, url: str | None) -> dict[str, Any] | None:
+    select = doc.css_first(f'select[name="{TIME_SELECT}"]') or doc.css_first(
+        f"select#{TIME_SELECT_ID}"
+    )
     if select is None:
-        return []
-    return [
-        opt.text(strip=True) for opt in select.css("option") if (opt.attributes.get("value") or "")
-    ]
+        return None
+    box = select
+    while box.parent is not None and not _has_class(box, "messagebox"):
+        box = box.parent
+    title = doc.css_first(f"#{POPUP_DAY_ID}")
+    day = pages.find_date(pages.node_text(title if title is not None else box))
+    ok = next((b for b in box.css("button") if POPUP_OK in (b.attributes.get("name") or "")), None)
+    stamped = _epoch_day(ok.attributes.get("name") or "", POPUP_OK) if ok is not None else None
+    if day is None or (stamped is not None and stamped != day):
+        raise pages.unknown(NAME, text, url, f"a time popup for day {day} / {stamped}")
+    times = []
+    for option in select.css("option"):
+        value = option.attributes.get("value") or ""
+        if not value:
+            continue
+        label = pages.node_text(option)
+        if not _HHMM.fullmatch(label):
+            raise pages.unknown(NAME, text, url, f"time option {label!r}")
+        time = pages.find_time(label)
+        if len(value) >= 12 and value.isdigit():
+            at = datetime.fromtimestamp(int(value) / 1000, OFFICE_TZ)
+            if (at.date(), f"{at:%H:%M}") != (day, time):
+                raise pages.unknown(NAME, text, url, f"time {label} has the value {value}")
+        times.append(time)
+    count = pages.node_text(doc.css_first(f"#{POPUP_COUNT_ID}"))
+    if not times and not _POPUP_ZERO.fullmatch(count):
+        raise pages.unknown(NAME, text, url, f"a time popup of {day} without times")
+    close = box.css_first(f"button.{CLOSE_BUTTON}") or doc.css_first(f"button.{CLOSE_BUTTON}")
+    close_name = (close.attributes.get("name") or None) if close is not None else None
+    return {"day": day, "times": times, "count": count, "close": close_name}
 
 
-def close_button(html: str) -> str | None:
-    node = HTMLParser(html).css_first("button.messagebox_buttonclose")
-    return (node.attributes.get("name") or None) if node is not None else None
+def _calendar_view(doc, text: str, url: str | None, details: dict[str, Any]) -> PageView:
+    cal = _calendar(doc, text, url)
+    if not cal["days"]:
+        raise pages.unknown(NAME, text, url, "a calendar without an in-range day cell")
+    free = [(d, n, b) for d, n, b, _ in cal["days"] if n > 0]
+    for d, _, b in free:
+        if not b:
+            raise pages.unknown(NAME, text, url, f"the free day {d} has no button")
+    details.update(
+        spelling=cal["spelling"],
+        free=[{"date": d.isoformat(), "num_free": n, "button": b} for d, n, b in free],
+    )
+    days = [d.isoformat() for d, _, _ in free]
+    popup = _popup(doc, text, url)
+    if popup is not None:
+        day = popup["day"]
+        details.update(popup=day.isoformat(), times=popup["times"], close=popup["close"])
+        reader = f"leipzig.popup.{cal['spelling']}"
+        if not popup["times"]:
+            marker = popup["count"]
+            return PageView("none-free", days=days, marker=marker, reader=reader, details=details)
+        slots = [f"{day.isoformat()} {t}" for t in popup["times"]]
+        return PageView("times", days=days, slots=slots, reader=reader, details=details)
+    reader = f"leipzig.calendar.{cal['spelling']}"
+    if free:
+        return PageView("days", days=days, reader=reader, details=details)
+    marker = " / ".join(sorted({label for _, _, _, label in cal["days"]}))
+    return PageView("none-free", marker=marker, reader=reader, details=details)
+
+
+def read_page(text: str, url: str | None = None) -> PageView:
+    """Recognise a step of the eKOL/TNV wizard and read it.
+
+    INFOPAGE -> "start"; OFFICESELECT -> "offices" (``details["offices"]`` with the
+    buttons that open and book each); CONCERNSELECT -> "services" (choices = the count
+    selects); CONCERNCOMMENTS -> "services" without choices; CALENDARSELECT -> "days"
+    (the free days), "times" (a day's popup is open) or "none-free" (every in-range day
+    says ``0 frei``/``geschlossen``, or the popup says ``0 freie Termine``: the marker is
+    that text). An eKOL page of no step that shows messages -> "error-page". Anything
+    else raises PageError.
+    """
+    doc = pages.tree(text)
+    step = _step(doc, text, url)
+    action, hidden = _form(doc)
+    details: dict[str, Any] = {"step": step, "form": [action, hidden], "messages": _messages(doc)}
+    if step is None:
+        if details["messages"] and (doc.css_first("h1.ekolHeadBox1, h2.ekolStepBox2")):
+            error = " ".join(details["messages"])
+            return PageView("error-page", error=error, reader="leipzig.message", details=details)
+        raise pages.unknown(NAME, text, url, "no eKOL wizard step")
+    if not action and not hidden:
+        raise pages.unknown(NAME, text, url, f"step {step} without a form")
+    if step == CALENDARSELECT:
+        return _calendar_view(doc, text, url, details)
+    kind, reader = STEP_VIEWS[step]
+    if step == OFFICESELECT:
+        details["offices"] = _offices(doc, text, url)
+        offices = [Office(o["id"], o["name"]) for o in details["offices"]]
+        return PageView(kind, offices=offices, reader=reader, details=details)
+    if step == CONCERNSELECT:
+        choices = _concerns(doc, text, url)
+        return PageView(kind, choices=choices, reader=reader, details=details)
+    return PageView(kind, reader=reader, details=details)
 
 
 # ----------------------------------------------------------------------------- scraping
 
 
 class _Wizard:
-    """The current page of the form session and how to submit it."""
+    """The current page of the form session (as read by ``read_page``) and how to submit it."""
 
     def __init__(self, session: Any, base_url: str):
         self.session = session
+        self.root = base_url.split("?", 1)[0].rstrip("/") + "/"
         self.base_url = base_url
-        self.html = ""
         self.url = base_url
+        self.view = PageView("start")
+
+    def _read(self, response) -> None:
+        self.url = str(response.url)
+        self.view = read_page(response.text, self.url)
 
     async def open(self) -> None:
-        response = await self.session.get(self.base_url)
-        self.html, self.url = response.text, str(response.url)
+        self._read(await self.session.get(self.base_url))
 
-    def expect(self, *kinds: str) -> str:
-        kind = page_kind(self.html)
-        if kind not in kinds:
-            found = kind or f"unknown page (heading {step_heading(self.html)!r})"
-            raise ScrapeError(f"expected page {' or '.join(kinds)}, found {found}", url=self.url)
-        return kind
+    @property
+    def step(self) -> str | None:
+        return self.view.details.get("step")
+
+    def expect(self, *steps: str) -> str:
+        if self.step not in steps:
+            found = self.step or self.view.page
+            extra = f" ({self.view.error})" if self.view.error else ""
+            raise ScrapeError(f"expected page {' or '.join(steps)}, found {found}{extra}", self.url)
+        return str(self.step)
 
     async def submit(self, fields: dict[str, str]) -> None:
-        action, hidden = first_form(self.html)
-        if not action and not hidden:
-            raise ScrapeError("page has no form to submit", url=self.url)
+        action, hidden = self.view.details["form"]
         if action.startswith(("http://", "https://", "/")):
             target = urljoin(self.url, action)
         else:
-            target = f"{self.base_url}/{action}"
+            target = urljoin(self.root, action)
         data = {**hidden, "SELECTED_LANGUAGE": "de", **fields}
-        response = await self.session.post(target, data=data)
-        self.html, self.url = response.text, str(response.url)
+        self._read(await self.session.post(target, data=data))
 
     async def back_to_offices(self) -> None:
         for _ in range(MAX_BACK_STEPS):
-            kind = self.expect(*PAGES.values())
-            if kind == OFFICESELECT:
+            step = self.expect(*STEPS)
+            if step == OFFICESELECT:
                 return
-            await self.submit({f"ACTION_{kind}_PREVIOUS": ""})
+            await self.submit({f"ACTION_{step}_PREVIOUS": ""})
         raise ScrapeError("could not step back to the office list", url=self.url)
 
 
-async def _office_days(wiz: _Wizard, office_id: str, button_name: str) -> list[dict[str, Any]]:
-    await wiz.submit({button_name: "Öffnen", **OFFICE_FIELDS})
-    select = office_button(wiz.html, office_id)
-    if select is None:
-        raise ScrapeError(f"no office button for office {office_id}", url=wiz.url)
-    await wiz.submit({select: "", **OFFICE_FIELDS})
+async def _to_calendar(wiz: _Wizard, office: dict[str, Any]) -> None:
+    book = office.get("book")
+    if not book:
+        await wiz.submit({office["open"]: "Öffnen", **OFFICE_FIELDS})
+        wiz.expect(OFFICESELECT)
+        listed = {o["id"]: o for o in wiz.view.details["offices"]}
+        book = listed.get(office["id"], {}).get("book")
+        if not book:
+            raise ScrapeError(f"no office button for office {office['id']}", url=wiz.url)
+    await wiz.submit({book: "", **OFFICE_FIELDS})
     wiz.expect(CONCERNSELECT)
-    fields = {name: "1" if i == 0 else "0" for i, name in enumerate(concern_selects(wiz.html))}
+    fields = {name: "1" if i == 0 else "0" for i, (name, _) in enumerate(wiz.view.choices)}
     await wiz.submit({**fields, "ACTION_CONCERNSELECT_NEXT": ""})
     if wiz.expect(CONCERNCOMMENTS, CALENDARSELECT) == CONCERNCOMMENTS:
         await wiz.submit({"ACTION_CONCERNCOMMENTS_NEXT": ""})
     wiz.expect(CALENDARSELECT)
-    days = []
-    for day, count, day_button in calendar_days(wiz.html):
-        times: list[str] = []
-        if day_button:
-            await wiz.submit({day_button: ""})
-            times = select_times(wiz.html)
-            close = close_button(wiz.html)
-            if close:
-                await wiz.submit({close: ""})
+
+
+async def _office_days(wiz: _Wizard, office: dict[str, Any]) -> dict[str, Any]:
+    await _to_calendar(wiz, office)
+    calendar, url = wiz.view, wiz.url
+    days, markers = [], []
+    for free in calendar.details["free"]:
+        await wiz.submit({free["button"]: ""})
+        wiz.expect(CALENDARSELECT)
+        if wiz.view.details.get("popup") != free["date"]:
+            raise ScrapeError(f"the button of {free['date']} opened no popup of it", wiz.url)
+        times = list(wiz.view.details["times"])
+        if wiz.view.marker:
+            markers.append(f"{free['date']}: {wiz.view.marker}")
+        if wiz.view.details.get("close"):
+            await wiz.submit({wiz.view.details["close"]: ""})
             wiz.expect(CALENDARSELECT)
-        days.append({"date": day.isoformat(), "num_free": count, "times": times})
-    return days
+        days.append({"date": free["date"], "num_free": free["num_free"], "times": times})
+    none_free = calendar.marker
+    if none_free is None and markers and len(markers) == len(days):
+        none_free = "; ".join(markers)  # every free day's popup said it had none left
+    return {"days": days, "none_free": none_free, "url": url}
 
 
 async def scrape(source, session, weeks: int, now: datetime) -> list[dict[str, Any]]:
-    """Walk the wizard: agreement, then per office concern and calendar, then back."""
+    """Walk the wizard: agreement (if asked), then per office concern and calendar, then back."""
     base_url = (source.params.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
     wiz = _Wizard(session, base_url)
     await wiz.open()
-    wiz.expect(INFOPAGE)
-    await wiz.submit(
-        {"AGREEMENT_ACCEPT": "on", "AGREEMENT_REQUIRED": "true", "ACTION_INFOPAGE_NEXT": ""}
-    )
-    wiz.expect(OFFICESELECT)
+    if wiz.expect(INFOPAGE, OFFICESELECT) == INFOPAGE:
+        await wiz.submit(
+            {"AGREEMENT_ACCEPT": "on", "AGREEMENT_REQUIRED": "true", "ACTION_INFOPAGE_NEXT": ""}
+        )
+        wiz.expect(OFFICESELECT)
     raw = []
-    for office_id, name, button_name in offices(wiz.html):
-        days = await _office_days(wiz, office_id, button_name)
-        raw.append({"name": name, "id": office_id, "days": days})
+    for office in list(wiz.view.details["offices"]):
+        found = await _office_days(wiz, office)
+        raw.append({"name": office["name"], "id": office["id"], **found})
         await wiz.back_to_offices()
     return raw
 
@@ -273,9 +503,20 @@ def parse(raw: Any) -> ParsedSnapshot:
             raise ParseError(f"{where}: bad name {name!r}")
         if not isinstance(days, list):
             raise ParseError(f"{where}: days is not a list")
+        marker, url = office.get("none_free"), office.get("url")
+        if marker is not None and not isinstance(marker, str):
+            raise ParseError(f"{where}: bad none_free {marker!r}")
         slots = [s for day in days for s in _day_slots(day, where)]
         loc_id = str(office_id)
-        if loc_id in locations:
-            slots.extend(locations[loc_id].slots)
-        locations[loc_id] = Location(id=loc_id, name=name or None, slots=sorted_slots(slots))
+        known = locations.get(loc_id)
+        if known is not None:
+            slots.extend(known.slots)
+            marker = marker or known.empty
+        locations[loc_id] = Location(
+            id=loc_id,
+            name=name or None,
+            slots=sorted_slots(slots),
+            empty=None if slots else marker,
+            url=url if isinstance(url, str) else None,
+        )
     return ParsedSnapshot(locations)

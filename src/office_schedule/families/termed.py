@@ -13,8 +13,17 @@ probe answers are remembered too (``_PROBED``), so a discovery cut short resumes
 Catalog parameters (all optional): ``doc_ids``, ``max_doc_id`` (default 3999), ``api_url``
 (default ``https://api.termed.de``).
 
+Every answer is read by :func:`read_page`. An events answer that is an empty JSON list
+is the API's explicit "nothing open" (marker :data:`EMPTY_EVENTS`).
+
+The only recent public client asks another endpoint,
+``{api_url}/v2/getEvents.php?action=free&time=8&id={doc id}&reason=undefined``, answered
+``{"aps": [{"date": …, "time": …}]}``; its date format and the meaning of ``time`` are
+unknown, so this family still asks the 2021 endpoints above.
+
 Raw payload: a list of calendar entries, location ids always strings:
-``{"location_id": "812", "dates": ["YYYY-MM-DD HH:MM:SS", ...]}``,
+``{"location_id": "812", "dates": ["YYYY-MM-DD HH:MM:SS", ...], "url": str}`` (with
+``"none_free": EMPTY_EVENTS`` when the list is empty),
 ``{"location_id": "901-4", "dates": {"eq": "901-3"}}`` (same slots as an earlier entry of
 the same practice) or ``{"location_id": "77", "error": "..."}`` for a calendar that failed
 (``parse`` skips these). A failing calendar does not fail the source unless all of them fail.
@@ -31,7 +40,9 @@ from typing import Any
 from ..clock import OFFICE_TZ
 from ..errors import BlockedError, ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from .common import parse_slot, response_json, sorted_slots
+from . import pages
+from .common import parse_slot, sorted_slots
+from .pages import Office, PageError, PageView
 
 NAME = "termed"
 DEFAULT_API_URL = "https://api.termed.de"
@@ -49,6 +60,8 @@ _DISCOVERED: dict[tuple[str, int], list[dict[str, Any]]] = {}
 _PROBED: dict[str, dict[int, dict[str, Any] | None]] = {}
 
 _SLOT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?")
+#: the marker of an events answer that is an empty list
+EMPTY_EVENTS = "events/open answered an empty list"
 
 
 def is_listed_practice(doc: Any) -> bool:
@@ -96,16 +109,60 @@ def _doc_ids(text: str) -> list[int]:
         raise ScrapeError(f"termed: doc_ids {text!r} is not a comma-separated id list") from None
 
 
+def _practice_name(doc: dict[str, Any]) -> str:
+    name = " ".join(str(doc.get(k)) for k in ("name", "surname") if doc.get(k))
+    praxis = doc.get("praxis")
+    return f"{name} - {praxis}" if name and praxis else str(praxis or name or doc["id"])
+
+
+def read_page(text: str, url: str | None = None) -> PageView:
+    """Recognise an API answer: a practice document, an events list or an error object.
+
+    A document -> "offices" (one entry per calendar: the practice, or each treatment
+    reason; ``details["doc"]``); ``{"id": null, ...}`` or ``{"error": ...}`` ->
+    "error-page"; a list of events -> "times" (``details["starts"]`` verbatim); an empty
+    list -> "none-free" with marker :data:`EMPTY_EVENTS`. Anything else raises PageError.
+    """
+    value = pages.json_document(text)
+    if isinstance(value, dict) and value.get("id"):
+        reasons = value.get("treatment_reasons") or []
+        if not isinstance(reasons, list):
+            raise pages.unknown(NAME, text, url, "treatment_reasons is not a list")
+        names = {str(r.get("id")): r.get("reason") for r in reasons if isinstance(r, dict)}
+        offices = [
+            Office(loc_id, str(names.get(suffix[1:]) or _practice_name(value)))
+            for loc_id, suffix in calendars(value)
+        ]
+        return PageView("offices", offices=offices, reader="termed.doc", details={"doc": value})
+    if isinstance(value, dict) and ("error" in value or value.get("id", 0) is None):
+        error = str(value.get("error") or value.get("message") or "no practice with this id")
+        return PageView("error-page", error=error, reader="termed.error")
+    if isinstance(value, list):
+        if not value:
+            return PageView("none-free", marker=EMPTY_EVENTS, reader="termed.events")
+        try:
+            starts = event_starts(value)
+        except ValueError as exc:
+            raise pages.unknown(NAME, text, url, str(exc)) from None
+        for start in starts:
+            if not _SLOT.fullmatch(start):
+                raise pages.unknown(NAME, text, url, f"event start {start!r} is no date/time")
+        slots = [start[:16] for start in starts]
+        return PageView("times", slots=slots, reader="termed.events", details={"starts": starts})
+    raise pages.unknown(NAME, text, url)
+
+
 async def _get_doc(session, api_url: str, n: int) -> dict[str, Any] | None:
     """The practice document of id ``n``, or None when there is none (HTTP error, not JSON)."""
-    response = await session.get(f"{api_url}/v2/public/doc/{n}", allow_error_status=True)
+    url = f"{api_url}/v2/public/doc/{n}"
+    response = await session.get(url, allow_error_status=True)
     if response.status_code >= 400:
         return None
     try:
-        doc = response_json(response, f"termed doc {n}")
-    except ScrapeError:
+        view = read_page(response.text, url)
+    except PageError:
         return None
-    return doc if isinstance(doc, dict) and doc.get("id") else None
+    return view.details["doc"] if view.page == "offices" else None
 
 
 async def _discover(session, api_url: str, max_doc_id: int) -> list[dict[str, Any]]:
@@ -148,14 +205,22 @@ async def _calendar_entries(session, api_url, doc, start, end) -> list[dict[str,
         url = f"{api_url}/v2/public/doc/{doc['id']}/events/open/10/{start}/{end}{suffix}"
         try:
             response = await session.get(url)
-            dates = event_starts(response_json(response, f"termed events {loc_id}"))
+            view = read_page(response.text, url)
         except BlockedError:
             raise
-        except (ScrapeError, ValueError) as exc:
+        except ScrapeError as exc:
             entries.append({"location_id": loc_id, "error": f"{type(exc).__name__}: {exc}"})
             continue
+        if view.page not in ("times", "none-free"):
+            error = f"{view.page}: {view.error}" if view.error else view.page
+            entries.append({"location_id": loc_id, "error": f"events answered {error}"})
+            continue
+        dates = view.details.get("starts", [])
         same = next((earlier for earlier, slots in seen if slots == dates), None)
-        entries.append({"location_id": loc_id, "dates": {"eq": same} if same else dates})
+        entry: dict[str, Any] = {"location_id": loc_id, "dates": {"eq": same} if same else dates}
+        if view.marker:
+            entry["none_free"] = view.marker
+        entries.append({**entry, "url": url})
         seen.append((loc_id, dates))
     return entries
 
@@ -211,20 +276,28 @@ def parse(raw: Any) -> ParsedSnapshot:
             if not isinstance(entry["error"], str):
                 raise ParseError(f"{where}: error is not a string")
             continue
-        dates = entry.get("dates")
+        dates, url = entry.get("dates"), entry.get("url")
         if isinstance(dates, dict):
             ref = dates.get("eq")
             if set(dates) != {"eq"} or not isinstance(ref, str) or ref not in locations:
                 raise ParseError(f"{where}: {dates!r} refers to no earlier calendar")
-            slots = locations[ref].slots
+            slots, empty = locations[ref].slots, locations[ref].empty
         elif isinstance(dates, list):
             for d in dates:
                 if not isinstance(d, str) or not _SLOT.fullmatch(d):
                     raise ParseError(f"{where}: bad slot {d!r}")
             slots = sorted_slots([parse_slot(d, where) for d in dates])
+            # the list is the API's answer verbatim: an empty one is its explicit "nothing"
+            empty = None if dates else EMPTY_EVENTS
         else:
             raise ParseError(f"{where}: dates is neither a list nor an eq reference")
         if loc_id in locations:
             slots = sorted_slots([*slots, *locations[loc_id].slots])
-        locations[loc_id] = Location(id=loc_id, name=loc_id, slots=slots)
+        locations[loc_id] = Location(
+            id=loc_id,
+            name=loc_id,
+            slots=slots,
+            empty=None if slots else empty,
+            url=url if isinstance(url, str) else None,
+        )
     return ParsedSnapshot(locations)

@@ -1,11 +1,14 @@
 """Render a simulated source as "Impftermin Thüringen" (Covid vaccination centres).
 
-Protocol: docs/protocols/custom-machinery-export.md, section A.2. ``GET
-/terminvergabe/index.php`` lists the centres (one per simulated location) in ``<div
-class="select-ort-area">``; ``POST /terminvergabe/func.php`` (``typ=1, ort, pos=0,
-timestamp``) answers a fragment of ``<option>`` elements. Like the real site it offers only
-the first free slot of each of the next three days that have one, so ``truth_slots`` (not
-the day-based default) gives the ground truth; the look-ahead is ignored.
+Protocol: docs/protocols/custom-machinery-export.md, section A.2, and ``families/
+impfthueringen.py``. ``GET /terminvergabe/index.php`` lists the centres (one per simulated
+location) in ``<div class="select-ort-area">`` (``select#select-ort``, name ``ID_LIB_Ort``,
+as other people's 2021 code addresses it); ``POST /terminvergabe/func.php`` (``typ=1, ort,
+pos=0, timestamp``) answers the ``<optgroup>``/``<option>`` elements the page puts into
+``select[name="DatumUhrzeit"]``, or an empty body when nothing is offered. Like the real
+site it offers only the first free slot of each of the next three days that have one, so
+``truth_slots`` (not the day-based default) gives the ground truth; the look-ahead is
+ignored. No real answer was recorded: the fragment's exact markup is inferred.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from html import escape
 
+from ..families.impfthueringen import CENTRE_AREA
 from .model import HHMMSS, SimWorld
 from .offices import Location, SimSource
 from .pages import Reply, SimRequest, page
@@ -73,11 +77,13 @@ def index_page(src: SimSource) -> Reply:
         )
     body = (
         "<h1>Terminvergabe für die Corona-Schutzimpfung in Thüringen</h1>\n"
-        '<form id="terminform">\n  <div class="select-ort-area">\n'
-        '    <label for="ort">Impfstelle wählen</label>\n    <select id="ort" name="ort">\n'
+        f'<form id="terminform">\n  <div class="{CENTRE_AREA}">\n'
+        '    <label for="select-ort">Impfstelle wählen</label>\n'
+        '    <select id="select-ort" name="ID_LIB_Ort">\n'
         + "\n".join(options)
         + "\n    </select>\n  </div>\n"
-        '  <div class="select-termin-area"></div>\n</form>\n'
+        '  <div class="select-termin-area"><select id="select-termin" name="DatumUhrzeit">'
+        "</select></div>\n</form>\n"
         '<script src="js/terminvergabe.js"></script>'
     )
     return page("Impftermin Thüringen - Terminvergabe", body)
@@ -101,18 +107,17 @@ def func_fragment(world: SimWorld, src: SimSource, form: dict[str, str]) -> Repl
     gap = VACCINES[i % len(VACCINES)][1]
     slots = offered(world, src, key, now)
     if not slots:
-        return Reply(body="<p>Derzeit sind keine Termine verfügbar.</p>\n".encode())
-    lines = ['<select id="termin" name="termin">']
+        return Reply(body=b"")
+    lines = []
     for day, m in slots:
         hhmm = HHMMSS[m][:5]
         second = day + timedelta(days=gap)
         lines.append(
+            f'<optgroup label="{WEEKDAYS[day.weekday()]}, {day:%d.%m.%Y}">'
             f'<option value="{day.isoformat()} {hhmm}" '
             f'data-folge-termin="{second.isoformat()} {hhmm}">'
-            f"{WEEKDAYS[day.weekday()]}, {day:%d.%m.%Y} {hhmm} Uhr "
-            f"(Zweittermin: {second:%d.%m.%Y})</option>"
+            f"{hhmm} Uhr (Zweittermin: {second:%d.%m.%Y})</option></optgroup>"
         )
-    lines.append("</select>")
     return Reply(body=("\n".join(lines) + "\n").encode("utf-8"))
 
 
