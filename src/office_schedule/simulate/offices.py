@@ -188,6 +188,7 @@ def make_hours(rng: random.Random, slot: int) -> dict[int, list[tuple[int, int]]
 VARIANTS: dict[str, tuple[str, ...]] = {
     "tevis": ("classic", "today"),
     "netappoint": ("classic", "ajax"),
+    "leipzig": ("classic", "span", "underscore"),  # the eKOL/TNV day-cell spellings
 }
 
 
