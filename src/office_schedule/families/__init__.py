@@ -60,7 +60,7 @@ FAMILIES: dict[str, FamilySpec] = {
     "tempus": FamilySpec(
         "office_schedule.families.tempus",
         ("base_url", "anlagennr"),
-        ("extra", "mp_group", "mp_max"),
+        ("extra", "mp_group", "mp_max", "anlagentoken"),
         {"per_host_concurrency": 3, "min_gap": 0.1},
     ),
     "leipzig": FamilySpec("office_schedule.families.leipzig", (), ("base_url",)),

@@ -1,6 +1,6 @@
-"""eTermin (www.etermin.net): a JSON API walked service group by service group.
+"""eTermin (www.etermin.net, also its white label www.qtermin.de): a JSON API.
 
-Request sequence of one snapshot (see docs/protocols/etermin-tempus.md, section 1):
+Request sequence of one snapshot (docs/protocols/etermin-tempus.md, section 1):
 
 1. ``/api/servicegroupservice`` lists the services; per service group the service with
    the smallest positive duration is chosen (ties: the first one in response order);
@@ -10,56 +10,84 @@ Request sequence of one snapshot (see docs/protocols/etermin-tempus.md, section 
    until a reported day reaches today + 7 x weeks;
 4. ``/api/timeslots`` without ``rangesearch`` lists the slots of every available day.
 
-Slots are filed under their own ``calendarid``. The raw payload is
-``{"services": [...], "calendars": [...]}`` as documented in section 1.4.
+Every answer is read by :func:`read_page`, which ``office-schedule read-page etermin``
+also uses. Slots are filed under their own calendar id (``calendarid``, or the first field
+of the 2026 ``idandtimeslot``). The raw payload is ``{"services": [...], "calendars":
+[...]}`` (section 1.4); a walked calendar without a slot is stored too, with the API's
+explicit empty answers named in ``none_free`` and the answer's ``url``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from .common import parse_slot, response_json, sorted_slots
+from . import pages
+from .common import parse_slot, sorted_slots
+from .pages import Office, PageError, PageView
 
 NAME = "etermin"
 DEFAULT_BASE_URL = "https://www.etermin.net"
+#: hosts of the same API: an index_url on one of them names the API host
+API_HOSTS = ("www.etermin.net", "etermin.net", "www.qtermin.de", "qtermin.de")
 #: day-list requests per (group, calendar): today's month plus up to two following months
 MAX_MONTH_REQUESTS = 3
 TIMEZONE = "W. Europe Standard Time"
+SERVICES_QUERY = "cache=1&w={webid}&vlang=de"
+CALENDARS_QUERY = "availablecal=1&lang=de&serviceid={sid}&calendarid=undefined"
+#: the day list (``capacity`` empty) and the slot list of a day, as the reference wrote them
+DAYS_QUERY = (
+    "date={day}&serviceid={sid}&rangesearch=1&caching=false&capacity=&duration={duration}"
+    "&cluster=false&slottype=0&fillcalendarstrategy=0&showavcap=true&appfuture={future}"
+    "&appdeadline=0&appdeadlinewm=0&msdcm=0&calendarid={cal}"
+)
+SLOTS_QUERY = (
+    "date={day}&serviceid={sid}&capacity=1&caching=false&duration={duration}&cluster=false"
+    "&slottype=0&fillcalendarstrategy=0&showavcap=true&appfuture={future}&appdeadline=0"
+    "&msdcm=0&appdeadlinewm=0&tz={tz}&tzaccount={tz}&calendarid={cal}"
+)
+#: the 2026 slot field ``"<calendarid>|<start>|<end>|<calendarname>|<n>"``
+SLOT_KEY = "idandtimeslot"
+#: an error object as ASP.NET Web API writes it (a guess: the Windows time zone names hint
+#: at .NET; no real error answer was recorded)
+ERROR_KEY = "Message"
 
-_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# The API has no "nothing free" text of its own: these name its explicit empty answers.
+NO_SERVICE = "etermin: the account lists no service (closed or unknown webid)"
+NO_CALENDAR = "etermin: API listed no calendar for service"
+NO_FREE_DAY = "etermin: API answered no free day"
+NO_SLOT = "etermin: API answered an empty slot list"
+
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T00:00(?::00)?)?", re.ASCII)
 _SLOT_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?", re.ASCII)
+_KEY_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", re.ASCII)
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+#: keys only a day or slot object carries: without ``start`` such an object is broken
+_TIMED_KEYS = ("end", "cap", "available", SLOT_KEY)
 
 
-# --------------------------------------------------------------------------- scraping
-
-
-def _url(base: str, endpoint: str, query: Sequence[tuple[str, str]]) -> str:
-    """``{base}/api/{endpoint}?k=v&...`` in the given order, spaces as ``%20``."""
-    parts = "&".join(f"{key}={quote(value, safe='-_.~,:')}" for key, value in query)
-    return f"{base}/api/{endpoint}?{parts}"
+# --------------------------------------------------------------------------- reading answers
 
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip() != ""
 
 
-def _minutes(value: Any, url: str, where: str) -> float | None:
-    """A service duration as a number (None when missing); odd types are a ScrapeError."""
+def _minutes(value: Any) -> float | None:
+    """A service duration as a number (None when missing); odd types raise ValueError."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     if isinstance(value, str) and _NUMBER_RE.fullmatch(value.strip()):
         return float(value)
-    raise ScrapeError(f"etermin services: {where} has an unexpected duration {value!r}", url=url)
+    raise ValueError(f"an unexpected duration {value!r}")
 
 
 def _is_slot_time(value: Any) -> bool:
@@ -73,10 +101,239 @@ def _is_slot_time(value: Any) -> bool:
     return True
 
 
+def _endpoint(url: str | None) -> tuple[str | None, dict[str, str]]:
+    """The kind of answer a URL asks for (``services``, ``calendars``, ``days``, ``slots``)."""
+    if not url:
+        return None, {}
+    split = urlsplit(url)
+    query = dict(parse_qsl(split.query, keep_blank_values=True))
+    name = split.path.rstrip("/").rsplit("/", 1)[-1].lower()
+    if name == "timeslots":
+        return ("days" if query.get("rangesearch") == "1" else "slots"), query
+    return {"servicegroupservice": "services", "calendar": "calendars"}.get(name), query
+
+
+def _shape(item: dict[str, Any]) -> str | None:
+    """Which list an object belongs to, by the keys the readers use."""
+    if "sgid" in item:
+        return "services"
+    if SLOT_KEY in item:  # 2026 bots read nothing else of a slot
+        return "slots"
+    if "start" in item:
+        if "calendarid" in item or "calendarname" in item:
+            return "slots"
+        return "days" if "available" in item else None
+    if "calendarid" in item and not any(key in item for key in _TIMED_KEYS):
+        return "calendars"
+    return None
+
+
+def _services(items: list[dict[str, Any]], url: str | None) -> PageView:
+    services, minutes = [], []
+    for i, entry in enumerate(items):
+        name = entry.get("s")
+        if name is None or name == "":
+            continue  # a pure group header
+        if not isinstance(name, str):
+            raise PageError(f"etermin services: entry {i} has a non-text name", url=url)
+        for key in ("sgid", "sid"):
+            if not _is_id(entry.get(key)):
+                raise PageError(
+                    f"etermin services: entry {i} ({name!r}) lacks a usable {key!r}", url=url
+                )
+        group_name = entry.get("sg")
+        if group_name is not None and not isinstance(group_name, str):
+            raise PageError(f"etermin services: entry {i} has a non-text 'sg'", url=url)
+        try:
+            minutes.append(_minutes(entry.get("duration")))
+        except ValueError as exc:
+            raise PageError(f"etermin services: entry {i} ({name!r}) has {exc}", url=url) from None
+        services.append(
+            {
+                "group_id": entry["sgid"],
+                "service_id": entry["sid"],
+                "name": name,
+                "group_name": group_name,
+                "duration": entry.get("duration"),
+            }
+        )
+    return PageView(
+        "services",
+        choices=[(str(s["service_id"]), s["name"]) for s in services],
+        reader="etermin.services",
+        details={"services": services, "minutes": minutes},
+    )
+
+
+def _calendars(items: list[dict[str, Any]], url: str | None) -> PageView:
+    offices: dict[str, Office] = {}
+    for i, entry in enumerate(items):
+        cal_id, name = entry.get("calendarid"), entry.get("calendarname")
+        if not _is_id(cal_id) or not isinstance(name, str):
+            raise PageError(
+                f"etermin calendar list: entry {i} lacks 'calendarid' or 'calendarname'", url=url
+            )
+        offices.setdefault(str(cal_id), Office(str(cal_id), name))
+    return PageView("offices", offices=list(offices.values()), reader="etermin.calendars")
+
+
+def _days(items: list[dict[str, Any]], url: str | None) -> PageView:
+    listed, free = [], []
+    for i, day in enumerate(items):
+        start, available = day.get("start"), day.get("available")
+        try:
+            if not isinstance(start, str) or not _DAY_RE.fullmatch(start):
+                raise ValueError
+            listed.append(date.fromisoformat(start[:10]).isoformat())
+        except ValueError:
+            raise PageError(
+                f"etermin day list: entry {i} has no usable 'start' ({start!r})", url=url
+            ) from None
+        # a flag (2021 sketches) or the number of free slots (the API's documentation)
+        if not isinstance(available, int) or available < 0:
+            raise PageError(
+                f"etermin day list: entry {i} has an odd 'available' {available!r}", url=url
+            )
+        if available:
+            free.append(listed[-1])
+    details = {"listed": listed}
+    if not free:
+        marker = f"{NO_FREE_DAY} ({len(listed)} days listed, {min(listed)} to {max(listed)})"
+        return PageView("none-free", marker=marker, reader="etermin.day-list", details=details)
+    return PageView("days", days=free, reader="etermin.day-list", details=details)
+
+
+def _key_fields(value: Any, url: str | None, i: int) -> tuple[str, str, str]:
+    """``(calendar id, start "YYYY-MM-DD HH:MM", calendar name)`` of an ``idandtimeslot``."""
+    parts = value.split("|") if isinstance(value, str) else []
+    if len(parts) < 5 or not parts[0].strip() or not _KEY_TIME_RE.fullmatch(parts[1]):
+        raise PageError(f"etermin slot list: entry {i} has an odd {SLOT_KEY!r} {value!r}", url=url)
+    return parts[0].strip(), parts[1], "|".join(parts[3:-1])
+
+
+def _slots(items: list[dict[str, Any]], url: str | None) -> PageView:
+    found, keyed = [], False
+    for i, slot in enumerate(items):
+        start, cal_id, cal_name = (
+            slot.get("start"),
+            slot.get("calendarid"),
+            slot.get("calendarname"),
+        )
+        if SLOT_KEY in slot:
+            key_id, key_start, key_name = _key_fields(slot[SLOT_KEY], url, i)
+            if start is None:
+                start = key_start.replace(" ", "T") + ":00"
+            if str(start)[:16].replace("T", " ") != key_start or (
+                cal_id is not None and str(cal_id) != key_id
+            ):
+                raise PageError(f"etermin slot list: entry {i} contradicts its {SLOT_KEY}", url=url)
+            keyed = keyed or cal_id is None or cal_name is None
+            cal_id = key_id if cal_id is None else cal_id
+            cal_name = key_name if cal_name is None else cal_name
+        if not _is_slot_time(start):
+            raise PageError(
+                f"etermin slot list: entry {i} has no usable 'start' ({start!r})", url=url
+            )
+        if not _is_id(cal_id) or not isinstance(cal_name, str):
+            raise PageError(
+                f"etermin slot list: entry {i} lacks 'calendarid' or 'calendarname'", url=url
+            )
+        found.append((str(cal_id), cal_name, start))
+    return PageView(
+        "times",
+        slots=[start[:16].replace("T", " ") for _, _, start in found],
+        reader="etermin.slot-key" if keyed else "etermin.slot-list",
+        details={"slots": found},
+    )
+
+
+def _empty(kind: str | None, query: dict[str, str], text: str, url: str | None) -> PageView:
+    """An empty array: what it states depends on the request it answers."""
+    if kind == "services":
+        return PageView("closed", error=NO_SERVICE, reader="etermin.services")
+    if kind == "calendars":
+        marker = f"{NO_CALENDAR} {query.get('serviceid', '?')}"
+        return PageView("none-free", marker=marker, reader="etermin.calendars")
+    if kind == "days":
+        marker = f"{NO_FREE_DAY} (empty day list from {query.get('date', '?')})"
+        return PageView(
+            "none-free", marker=marker, reader="etermin.day-list", details={"listed": []}
+        )
+    if kind == "slots":
+        marker = f"{NO_SLOT} for {query.get('date', '?')}"
+        return PageView(
+            "none-free", marker=marker, reader="etermin.slot-list", details={"slots": []}
+        )
+    raise pages.unknown(NAME, text, url, "an empty array; the request URL tells what it answers")
+
+
+def read_page(text: str, url: str | None = None) -> PageView:
+    """Which answer of the eTermin API ``text`` is (by its shape and URL) and what it shows."""
+    value = pages.json_document(text)
+    if isinstance(value, dict):
+        message = value.get(ERROR_KEY)
+        if isinstance(message, str) and message.strip():
+            return PageView("error-page", error=message.strip(), reader="etermin.api-error")
+    if not isinstance(value, list):
+        raise pages.unknown(NAME, text, url, "not a JSON array of the eTermin API")
+    wanted, query = _endpoint(url)
+    shapes = {_shape(item) if isinstance(item, dict) else None for item in value}
+    if None in shapes or len(shapes) > 1:
+        raise pages.unknown(NAME, text, url, "array entries of no (or mixed) known shape")
+    kind = shapes.pop() if shapes else wanted
+    if wanted is not None and kind != wanted:
+        raise pages.unknown(NAME, text, url, f"{kind} where the URL asks for {wanted}")
+    if not value:
+        return _empty(kind, query, text, url)
+    reader = {"services": _services, "calendars": _calendars, "days": _days, "slots": _slots}
+    return reader[kind](value, url)
+
+
+# --------------------------------------------------------------------------- scraping
+
+
+def _url(base: str, endpoint: str, template: str, **values: str) -> str:
+    """``{base}/api/{endpoint}?...``: the query written literally, values quoted (``%20``)."""
+    quoted = {key: quote(value, safe="-_.~,:") for key, value in values.items()}
+    return f"{base}/api/{endpoint}?" + template.format(**quoted)
+
+
 def _duration_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def _base_url(source: Any) -> str:
+    """The API host: ``base_url``, else the host of an eTermin/qtermin ``index_url``."""
+    base = str(source.params.get("base_url") or "").strip()
+    if base:
+        return base.rstrip("/")
+    split = urlsplit(str(getattr(source, "index_url", "") or ""))
+    if split.hostname in API_HOSTS:
+        return f"{split.scheme}://{split.netloc}"
+    return DEFAULT_BASE_URL
+
+
+@dataclass
+class _Seen:
+    """What the API said about one queried calendar (for its "nothing free" statement)."""
+
+    name: str
+    listed: list[str] = field(default_factory=list)
+    free: list[str] = field(default_factory=list)
+    empty_slots: list[str] = field(default_factory=list)
+    other_slots: bool = False
+    url: str | None = None
+
+    def marker(self) -> str | None:
+        if self.other_slots:  # its days listed slots of other calendars only
+            return None
+        if self.free:
+            return f"{NO_SLOT} for every available day ({', '.join(sorted(set(self.free)))})"
+        if self.listed:
+            return f"{NO_FREE_DAY} ({len(set(self.listed))} days listed, none available)"
+        return f"{NO_FREE_DAY} (empty day lists)"
 
 
 class _Walk:
@@ -88,140 +345,72 @@ class _Walk:
         if not self.slug:
             raise ScrapeError(f"etermin: source {source.id!r} has no et_url")
         self.webid = self.slug.lower()
-        self.base = str(source.params.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        self.headers = {
-            "Accept": "application/json, text/plain",
-            "Referer": f"{self.base}/{self.slug}",
-            "webid": self.webid,
-        }
+        self.base = _base_url(source)
+        # only these besides the client's own: the reference's fixed browser headers
+        # (Host, TE, Content-Type on GET, ...) are the suspects of its 2026 failure
+        self.headers = {"Referer": f"{self.base}/{self.webid}", "webid": self.webid}
         self.horizon_days = 7 * weeks
         self.today = now.date()
         #: calendar id -> {"id", "name", "dates": set}
         self.calendars: dict[str, dict[str, Any]] = {}
+        #: queried calendar id -> what its answers said
+        self.seen: dict[str, _Seen] = {}
 
-    async def get_list(self, url: str, what: str) -> tuple[list[dict[str, Any]], str]:
-        """GET a JSON array of objects; anything else is a ScrapeError naming the URL."""
+    async def view(self, url: str, kinds: tuple[str, ...]) -> tuple[PageView, str]:
         response = await self.session.get(url, headers=self.headers)
-        final = str(response.url)
-        data = response_json(response, f"etermin {what}")
-        if not isinstance(data, list):
-            raise ScrapeError(
-                f"etermin {what}: expected a JSON array, got {type(data).__name__}", url=final
+        where = str(response.url)
+        view = read_page(response.text, where)
+        if view.page == "error-page":
+            raise PageError(f"etermin: the API says {view.error!r}", url=where)
+        if view.page not in kinds:
+            raise PageError(
+                f"etermin: expected {' or '.join(kinds)}, got {view.page} ({view.reader})",
+                url=where,
             )
-        for i, item in enumerate(data):
-            if not isinstance(item, dict):
-                raise ScrapeError(
-                    f"etermin {what}: entry {i} is {type(item).__name__}, not an object",
-                    url=final,
-                )
-        return data, final
+        return view, where
+
+    def common(self, service: dict[str, Any], cal_id: str) -> dict[str, str]:
+        return {
+            "sid": str(service["service_id"]),
+            "duration": _duration_text(service["duration"]),
+            "future": str(self.horizon_days),
+            "cal": cal_id,
+        }
 
     # step 1
-    async def services(self) -> list[dict[str, Any]]:
-        url = _url(
-            self.base, "servicegroupservice", [("cache", "1"), ("w", self.webid), ("vlang", "de")]
-        )
-        entries, final = await self.get_list(url, "services")
-        if not entries:
+    async def services(self) -> tuple[list[dict[str, Any]], list[float | None]]:
+        url = _url(self.base, "servicegroupservice", SERVICES_QUERY, webid=self.webid)
+        view, where = await self.view(url, ("services", "closed"))
+        if view.page == "closed":
             raise ScrapeError(
                 f"etermin: empty service list for {self.webid} (account closed or unknown)",
-                url=final,
+                url=where,
             )
-        services = []
-        for i, entry in enumerate(entries):
-            name = entry.get("s")
-            if name is None or name == "":
-                continue  # a pure group header
-            if not isinstance(name, str):
-                raise ScrapeError(f"etermin services: entry {i} has a non-text name", url=final)
-            for key in ("sgid", "sid"):
-                if not _is_id(entry.get(key)):
-                    raise ScrapeError(
-                        f"etermin services: entry {i} ({name!r}) lacks a usable {key!r}", url=final
-                    )
-            group_name = entry.get("sg")
-            if group_name is not None and not isinstance(group_name, str):
-                raise ScrapeError(f"etermin services: entry {i} has a non-text 'sg'", url=final)
-            duration = entry.get("duration")
-            minutes = _minutes(duration, final, f"entry {i} ({name!r})")
-            services.append(
-                {
-                    "group_id": entry["sgid"],
-                    "service_id": entry["sid"],
-                    "name": name,
-                    "group_name": group_name,
-                    "duration": duration,
-                    "_minutes": minutes,  # removed again once the groups are chosen
-                }
-            )
-        return services
+        return view.details["services"], view.details["minutes"]
 
     # step 2
     async def calendar_ids(self, service_id: Any) -> list[str]:
-        url = _url(
-            self.base,
-            "calendar",
-            [
-                ("availablecal", "1"),
-                ("lang", "de"),
-                ("serviceid", str(service_id)),
-                ("calendarid", "undefined"),
-            ],
-        )
-        entries, final = await self.get_list(url, "calendar list")
-        ids: list[str] = []
-        for i, entry in enumerate(entries):
-            cal_id = entry.get("calendarid")
-            if not _is_id(cal_id) or not isinstance(entry.get("calendarname"), str):
-                raise ScrapeError(
-                    f"etermin calendar list: entry {i} lacks 'calendarid' or 'calendarname'",
-                    url=final,
-                )
-            if str(cal_id) not in ids:
-                ids.append(str(cal_id))
-        return ids
+        url = _url(self.base, "calendar", CALENDARS_QUERY, sid=str(service_id))
+        view, _ = await self.view(url, ("offices", "none-free"))
+        for office in view.offices:
+            self.seen.setdefault(office.id, _Seen(office.name or office.id))
+        return [office.id for office in view.offices]
 
     # step 3
     async def walk(self, service: dict[str, Any], cal_id: str) -> None:
         query_date = self.today
         max_date = self.today
+        seen = self.seen[cal_id]
+        common = self.common(service, cal_id)
         for _ in range(MAX_MONTH_REQUESTS):
-            url = _url(
-                self.base,
-                "timeslots",
-                [
-                    ("date", query_date.isoformat()),
-                    ("serviceid", str(service["service_id"])),
-                    ("rangesearch", "1"),
-                    ("caching", "false"),
-                    ("capacity", ""),
-                    ("duration", _duration_text(service["duration"])),
-                    ("cluster", "false"),
-                    ("slottype", "0"),
-                    ("fillcalendarstrategy", "0"),
-                    ("showavcap", "true"),
-                    ("appfuture", str(self.horizon_days)),
-                    ("appdeadline", "0"),
-                    ("appdeadlinewm", "0"),
-                    ("msdcm", "0"),
-                    ("calendarid", cal_id),
-                ],
-            )
-            days, final = await self.get_list(url, "day list")
-            for i, day in enumerate(days):
-                start = day.get("start")
-                if not isinstance(start, str) or not _DAY_RE.fullmatch(start[:10]):
-                    raise ScrapeError(
-                        f"etermin day list: entry {i} has no usable 'start' ({start!r})", url=final
-                    )
-                try:
-                    day_date = date.fromisoformat(start[:10])
-                except ValueError:
-                    raise ScrapeError(
-                        f"etermin day list: entry {i} has an impossible date {start!r}", url=final
-                    ) from None
+            url = _url(self.base, "timeslots", DAYS_QUERY, day=query_date.isoformat(), **common)
+            view, seen.url = await self.view(url, ("days", "none-free"))
+            for day in view.details["listed"]:
+                seen.listed.append(day)
+                day_date = date.fromisoformat(day)
                 max_date = max(max_date, day_date)
-                if day.get("available"):
+                if day in view.days:
+                    seen.free.append(day)
                     await self.slots(service, cal_id, day_date)
             if (max_date - self.today).days >= self.horizon_days:
                 break
@@ -229,61 +418,56 @@ class _Walk:
 
     # step 4
     async def slots(self, service: dict[str, Any], cal_id: str, day: date) -> None:
-        url = _url(
-            self.base,
-            "timeslots",
-            [
-                ("date", day.isoformat()),
-                ("serviceid", str(service["service_id"])),
-                ("capacity", "1"),
-                ("caching", "false"),
-                ("duration", _duration_text(service["duration"])),
-                ("cluster", "false"),
-                ("slottype", "0"),
-                ("fillcalendarstrategy", "0"),
-                ("showavcap", "true"),
-                ("appfuture", str(self.horizon_days)),
-                ("appdeadline", "0"),
-                ("msdcm", "0"),
-                ("appdeadlinewm", "0"),
-                ("tz", TIMEZONE),
-                ("tzaccount", TIMEZONE),
-                ("calendarid", cal_id),
-            ],
-        )
-        slots, final = await self.get_list(url, "slot list")
-        for i, slot in enumerate(slots):
-            start = slot.get("start")
-            slot_cal = slot.get("calendarid")
-            cal_name = slot.get("calendarname")
-            if not _is_slot_time(start):
-                raise ScrapeError(
-                    f"etermin slot list: entry {i} has no usable 'start' ({start!r})", url=final
-                )
-            if not _is_id(slot_cal) or not isinstance(cal_name, str):
-                raise ScrapeError(
-                    f"etermin slot list: entry {i} lacks 'calendarid' or 'calendarname'", url=final
-                )
+        common = self.common(service, cal_id)
+        url = _url(self.base, "timeslots", SLOTS_QUERY, day=day.isoformat(), tz=TIMEZONE, **common)
+        view, where = await self.view(url, ("times", "none-free"))
+        seen = self.seen[cal_id]
+        if view.page == "none-free":
+            seen.empty_slots.append(day.isoformat())
+            seen.url = where
+        for slot_cal, cal_name, start in view.details["slots"]:
+            if slot_cal != cal_id:
+                seen.other_slots = True
             entry = self.calendars.setdefault(
-                str(slot_cal), {"id": str(slot_cal), "name": cal_name, "dates": set()}
+                slot_cal, {"id": slot_cal, "name": cal_name, "dates": set()}
             )
             entry["dates"].add(start)
+            entry.setdefault("url", where)
+
+    def payload_calendars(self) -> list[dict[str, Any]]:
+        """Calendars with slots, then the walked ones without, each naming the API's answer."""
+        out = [
+            {"id": c["id"], "name": c["name"], "dates": sorted(c["dates"]), "url": c["url"]}
+            for c in self.calendars.values()
+        ]
+        for cal_id, seen in self.seen.items():
+            marker = seen.marker()
+            if cal_id not in self.calendars and seen.url is not None and marker is not None:
+                out.append(
+                    {
+                        "id": cal_id,
+                        "name": seen.name,
+                        "dates": [],
+                        "url": seen.url,
+                        "none_free": marker,
+                    }
+                )
+        return out
 
 
 async def scrape(source: Any, session: Any, weeks: int, now: datetime) -> dict[str, Any]:
     """Fetch one snapshot of an eTermin account; returns the raw payload of section 1.4."""
     walk = _Walk(source, session, weeks, now)
-    services = await walk.services()
+    services, minutes = await walk.services()
 
     # smallest positive duration per group; ties keep the first (strict "less than")
     best: dict[Any, tuple[float, dict[str, Any]]] = {}
-    for service in services:
-        minutes = service.pop("_minutes")
-        if minutes is None or minutes <= 0:
+    for service, length in zip(services, minutes, strict=True):
+        if length is None or length <= 0:
             continue
         group_id = service["group_id"]
-        if group_id not in best or minutes < best[group_id][0]:
-            best[group_id] = (minutes, service)
+        if group_id not in best or length < best[group_id][0]:
+            best[group_id] = (length, service)
     chosen = {group_id: service for group_id, (_, service) in best.items()}
 
     calendar_ids: dict[int, set[str]] = {}
@@ -298,11 +482,11 @@ async def scrape(source: Any, session: Any, weeks: int, now: datetime) -> dict[s
     for i, service in enumerate(services):
         if i in calendar_ids:
             service["calendar_ids"] = sorted(calendar_ids[i])
-    calendars = [
-        {"id": c["id"], "name": c["name"], "dates": sorted(c["dates"])}
-        for c in walk.calendars.values()
-    ]
-    return {"services": services, "calendars": calendars}
+    raw: dict[str, Any] = {"services": services, "calendars": walk.payload_calendars()}
+    if chosen and not walk.seen:
+        ids = ", ".join(str(s["service_id"]) for s in chosen.values())
+        raw["none_free"] = f"{NO_CALENDAR} {ids} (every chosen service)"
+    return raw
 
 
 # --------------------------------------------------------------------------- parsing
@@ -336,7 +520,14 @@ def _service_names(services: Any) -> dict[str, set[str]]:
     return names
 
 
-def _calendar(index: int, cal: Any) -> tuple[str, str | None, tuple[datetime, ...]]:
+def _text_or_none(cal: dict[str, Any], key: str, where: str) -> str | None:
+    value = cal.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _fail(where, f"{key!r} must be non-empty text, got {value!r}")
+    return value
+
+
+def _calendar(index: int, cal: Any) -> tuple[str, str | None, tuple[datetime, ...], Any, Any]:
     where = f"calendars[{index}]"
     if not isinstance(cal, dict):
         raise _fail(where, f"expected an object, got {type(cal).__name__}")
@@ -355,11 +546,14 @@ def _calendar(index: int, cal: Any) -> tuple[str, str | None, tuple[datetime, ..
         if not isinstance(text, str) or not _SLOT_RE.fullmatch(text):
             raise ParseError(f"{spot}: {text!r} is not a YYYY-MM-DDTHH:MM:SS time")
         slots.append(parse_slot(text, spot))
-    return cal_id, name, sorted_slots(slots)
+    marker = _text_or_none(cal, "none_free", where)
+    if marker is not None and slots:
+        raise _fail(where, "has slots and a 'nothing free' statement")
+    return cal_id, name, sorted_slots(slots), marker, _text_or_none(cal, "url", where)
 
 
 def parse(raw: Any) -> ParsedSnapshot:
-    """Locations = calendars that had slots; services = names of the services using them."""
+    """Locations = walked calendars; services = names of the services using them."""
     if not isinstance(raw, dict):
         raise _fail("(top level)", f"expected an object, got {type(raw).__name__}")
     names = _service_names(raw.get("services"))
@@ -368,16 +562,19 @@ def parse(raw: Any) -> ParsedSnapshot:
         raise _fail("calendars", f"expected a list, got {type(calendars).__name__}")
     entries = [_calendar(i, cal) for i, cal in enumerate(calendars)]
     seen: set[str] = set()
-    for i, (cal_id, _, _) in enumerate(entries):
+    for i, (cal_id, *_) in enumerate(entries):
         if cal_id in seen:
             raise _fail(f"calendars[{i}]", f"calendar id {cal_id!r} appears twice")
         seen.add(cal_id)
+    empty = _text_or_none(raw, "none_free", "(top level)")
+    if empty is not None and entries:
+        raise _fail("none_free", "a snapshot with calendars says no calendar is listed")
     name_counts: dict[str, int] = {}
-    for _, name, _ in entries:
+    for _, name, *_ in entries:
         if name is not None:
             name_counts[name] = name_counts.get(name, 0) + 1
-    snapshot = ParsedSnapshot()
-    for cal_id, name, slots in entries:
+    snapshot = ParsedSnapshot(empty=empty)
+    for cal_id, name, slots, marker, url in entries:
         if name is not None and name_counts[name] > 1:
             name = f"{name} ({cal_id})"  # two counters of the same name stay apart
         snapshot.locations[cal_id] = Location(
@@ -385,5 +582,7 @@ def parse(raw: Any) -> ParsedSnapshot:
             name=name,
             services=tuple(sorted(names.get(cal_id, ()))),
             slots=slots,
+            empty=marker,
+            url=url,
         )
     return snapshot

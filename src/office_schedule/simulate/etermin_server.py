@@ -11,8 +11,15 @@ Shapes follow docs/protocols/etermin-tempus.md, sections 1 and 3:
   month, ``available`` when the day has published slots and lies within ``appfuture`` days
   of today; without ``rangesearch``: the free slots of ``date`` at ``calendarid``.
 
-The account is named by the ``webid`` header (the slug lower-cased); an unknown or missing
-webid finds no account, so every list is empty, as on the real API. No server-side state.
+Two generations, by source index (:func:`is_today`): the 2021 shapes of the reference
+(``available`` a flag, slots with ``calendarid``/``calendarname``), and the 2026 ones other
+people's bots read (a qtermin-style webid; the day list names only days with free slots,
+``available`` their number; slots carry ``idandtimeslot``, ``hv``, ``ecap``, ``capmax``
+instead of the calendar fields).
+
+The account is named by the ``webid`` header (the slug lower-cased), else by the last path
+segment of the ``Referer`` (a 2026 bot sends only that); an unknown or missing account
+gives empty lists, as on the real API. No server-side state.
 """
 
 from __future__ import annotations
@@ -21,17 +28,16 @@ import zlib
 from datetime import date, datetime, timedelta
 from html import escape
 
+from ..families.etermin import ERROR_KEY, MAX_MONTH_REQUESTS, SLOT_KEY
 from .model import HHMMSS, SimWorld
 from .offices import Department, Location, SimSource
 from .pages import Reply, SimRequest, error_page, json_reply, page
 
 FAMILY = "etermin"
-#: the scraper builds calendars from slot answers: a calendar without free slots is unseen
-TRUTH_SKIPS_EMPTY = True
+#: the scraper walks every listed calendar and stores the empty ones with the API's answer
+TRUTH_SKIPS_EMPTY = False
 #: fault modes answered by this module (the others are handled by the HTTP layer)
 PAGE_FAULTS = ("empty", "garbage")
-#: day-list requests per (group, calendar) the scraper makes at most
-MAX_MONTH_REQUESTS = 3
 #: booking horizon (days) when a request names no usable ``appfuture``
 ACCOUNT_APPFUTURE = 60
 #: durations (minutes) handed out to the services that are not the chosen one
@@ -41,9 +47,14 @@ LONGER = (10, 15, 20, 30, 45)
 # --------------------------------------------------------------------------- account model
 
 
+def is_today(src: SimSource) -> bool:
+    """Whether ``src`` answers in the 2026 shapes (every second source)."""
+    return src.variant == "today"
+
+
 def slug(src: SimSource) -> str:
-    """The account's URL slug as published (mixed case)."""
-    return f"SimStadt{src.index:02d}"
+    """The account's URL slug as published (mixed case; qtermin webids are lower case)."""
+    return f"qtermin-simstadt{src.index:02d}" if is_today(src) else f"SimStadt{src.index:02d}"
 
 
 def webid(src: SimSource) -> str:
@@ -169,14 +180,11 @@ def day_list(
             free = (
                 world.published_day(src, loc.id, d, now) if _bookable(d, today, appfuture) else []
             )
-            days.append(
-                {
-                    "start": f"{d}T00:00:00",
-                    "end": f"{d}T23:59:59",
-                    "available": bool(free),
-                    "cap": len(free),
-                }
-            )
+            day = {"start": f"{d}T00:00:00", "end": f"{d}T23:59:59"}
+            if not is_today(src):
+                days.append({**day, "available": bool(free), "cap": len(free)})
+            elif free:
+                days.append({**day, "available": len(free)})
             d += timedelta(days=1)
     return days
 
@@ -192,16 +200,14 @@ def slot_list(
     out = []
     for m in minutes:
         end = min(m + loc.slot_minutes, 24 * 60 - 1)
-        out.append(
-            {
-                "start": f"{day}T{HHMMSS[m]}",
-                "end": f"{day}T{HHMMSS[end]}",
-                "calendarid": loc.id,
-                "calendarname": loc.name,
-                "available": 1,
-                "cap": 1,
-            }
-        )
+        slot = {"start": f"{day}T{HHMMSS[m]}", "end": f"{day}T{HHMMSS[end]}"}
+        if is_today(src):
+            key = f"{loc.id}|{day} {HHMMSS[m][:5]}|{day} {HHMMSS[end][:5]}|{loc.name}|0"
+            digest = f"{zlib.crc32(f'{src.id}/{key}'.encode()):08x}"
+            slot.update({SLOT_KEY: key, "hv": digest, "ecap": False, "capmax": 1})
+        else:
+            slot.update({"calendarid": loc.id, "calendarname": loc.name, "available": 1, "cap": 1})
+        out.append(slot)
     return out
 
 
@@ -243,7 +249,8 @@ def truth_days(now: datetime, weeks: int) -> list[date]:
     Replays the scraper's month walk against this server's day lists (``date`` to the end
     of its month): the walk stops once a listed day lies 7 x weeks days ahead, after three
     requests at most; of the listed days only those within ``appfuture`` = 7 x weeks are
-    bookable.
+    bookable. The 2026 day lists name free days only, so the walk may ask for more months,
+    but those lie beyond the horizon: the bookable days covered are the same.
     """
     today = now.date()
     horizon = 7 * weeks
@@ -273,7 +280,8 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
         return page(f"{src.name} – Termin buchen", body)
     if not name.startswith("api/"):
         return error_page("Die angeforderte Seite wurde nicht gefunden.", status=404)
-    account = request.headers.get("webid", "") == webid(src)
+    referer = request.headers.get("referer", "").rstrip("/").rsplit("/", 1)[-1]
+    account = request.headers.get("webid", referer.lower()) == webid(src)
     endpoint = name[4:]
     if endpoint == "servicegroupservice":
         if fault == "empty" or not account or query.get("w", webid(src)) != webid(src):
@@ -290,4 +298,4 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
         return timeslots(world, src, query)
     if endpoint == "settingbs":
         return json_reply({"ID": src.index, "COMPANY": src.name} if account else {})
-    return json_reply({"Message": f"No HTTP resource was found for /api/{endpoint}"}, 404)
+    return json_reply({ERROR_KEY: f"No HTTP resource was found for /api/{endpoint}"}, 404)

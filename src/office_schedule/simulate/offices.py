@@ -189,6 +189,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "tevis": ("classic", "today"),
     "netappoint": ("classic", "ajax"),
     "leipzig": ("classic", "span", "underscore"),  # the eKOL/TNV day-cell spellings
+    "etermin": ("classic", "today"),  # "today": the 2026 shapes (idandtimeslot, qtermin)
 }
 
 
