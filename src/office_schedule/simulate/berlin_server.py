@@ -18,9 +18,6 @@ scraper prefixes them with its base URL itself.
 
 from __future__ import annotations
 
-import secrets
-import threading
-from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from html import escape
 
@@ -50,7 +47,7 @@ from ..families.berlin import (
 )
 from .model import SimWorld
 from .offices import Location, SimSource
-from .pages import Reply, SimRequest, page
+from .pages import Reply, SessionStore, SimRequest, page
 
 FAMILY = "berlin"
 #: fault modes answered by this module (the others are handled by the HTTP layer):
@@ -58,12 +55,10 @@ FAMILY = "berlin"
 #: the same page with HTTP 200 from the first office page on
 PAGE_FAULTS = ("captcha", "throttle", "throttle200")
 COOKIE = "Zmsappointment"
-MAX_SESSIONS = 2000
 DISTRICTS = ("Mitte", "Pankow")
 TITLE = SITE_TITLE
 
-_SESSIONS: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
-_LOCK = threading.Lock()
+SESSIONS = SessionStore(limit=2000)
 
 
 def location_id(src: SimSource, loc: Location) -> str:
@@ -499,8 +494,8 @@ def _redirect(src: SimSource, path: str, cookie: str | None = None) -> Reply:
 
 
 def _session(src: SimSource, request: SimRequest) -> tuple[str, str] | None:
-    with _LOCK:
-        return _SESSIONS.get((src.id, request.cookies.get(COOKIE, "")))
+    state = SESSIONS.get(src.id, request.cookies.get(COOKIE, ""))
+    return state["choice"] if state is not None else None
 
 
 def _choose(world: SimWorld, src: SimSource, number: str, service: str, request, changed: bool):
@@ -512,16 +507,13 @@ def _choose(world: SimWorld, src: SimSource, number: str, service: str, request,
         return message_page("Die gewählte Dienstleistung wird an diesem Standort nicht angeboten.")
     choice = (loc.id, service)
     token = request.cookies.get(COOKIE, "")
-    with _LOCK:
-        known = _SESSIONS.get((src.id, token))
-        if changed and known is not None and known != choice:
-            return changed_page(src, choice)
-        if known is None:
-            token = secrets.token_hex(16)
-        _SESSIONS[(src.id, token)] = choice
-        _SESSIONS.move_to_end((src.id, token))
-        while len(_SESSIONS) > MAX_SESSIONS:
-            _SESSIONS.popitem(last=False)
+    known = SESSIONS.get(src.id, token)
+    if changed and known is not None and known["choice"] != choice:
+        return changed_page(src, choice)
+    if known is None:
+        token = SESSIONS.new(src.id, {"choice": choice})
+    else:
+        known["choice"] = choice
     now = world.refresh()
     return _redirect(src, DAY_PATH if _bookable(world, src, loc.id, now) else TAKEN_PATH, token)
 

@@ -252,6 +252,21 @@ class SimWorld:
             days = [monday + timedelta(days=i) for i in range(n_days)]
             return [(d, self.published_day(src, loc_id, d, now)) for d in days]
 
+    def horizon_days(self, now: datetime) -> list[date]:
+        """Every day from today through the last bookable day."""
+        last = self.horizon(now)
+        return [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
+
+    def published_slots(
+        self, src: SimSource, loc_id: str, days: list[date], now: datetime
+    ) -> list[str]:
+        """``YYYY-MM-DD HH:MM:SS`` of the free slots published on ``days`` at ``now``."""
+        return [
+            f"{day.isoformat()} {HHMMSS[m]}"
+            for day in days
+            for m in self.published_day(src, loc_id, day, now)
+        ]
+
     def truth(self, weeks: int | None = None) -> dict[str, dict[str, list[str]]]:
         """Published free slots per source and location at now, sorted strings.
 
@@ -263,8 +278,7 @@ class SimWorld:
 
         with self._lock:
             now = self.refresh()
-            last = self.horizon(now)
-            all_days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
+            all_days = self.horizon_days(now)
             out: dict[str, dict[str, list[str]]] = {}
             for sid, src in self.sources.items():
                 server = family_server(src.family)
@@ -275,12 +289,7 @@ class SimWorld:
                     if custom is not None:  # families that publish only part of the free slots
                         per_loc[server.location_id(src, loc)] = custom(self, src, loc, now, weeks)
                         continue
-                    slots = []
-                    for day in days:
-                        prefix = day.isoformat() + " "
-                        slots.extend(
-                            prefix + HHMMSS[m] for m in self.published_day(src, lid, day, now)
-                        )
+                    slots = self.published_slots(src, lid, days, now)
                     per_loc[server.location_id(src, loc)] = slots
                 if getattr(server, "TRUTH_SKIPS_EMPTY", False):
                     # families whose scrapers only see calendars that have a free slot

@@ -25,15 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
-from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from html import escape
 
 from ..families.netappoint import protocol as p
 from .model import HHMMSS, SimWorld
 from .offices import Location, SimSource
-from .pages import Reply, SimRequest, page
+from .pages import Reply, SessionStore, SimRequest, page
 
 MOUNT = "termin"
 #: months the answer shows, starting with the current one (the real page shows five)
@@ -60,10 +58,8 @@ _BUTTON_WIDTH = "28,57142857142857%;"
 _COL_WIDTH = "14,28571428571429%"
 _EMPTY_BUTTON = '<span class="navButton navButton_empty" );"="">&nbsp;</span>'
 
-#: session id -> (source id, form token); oldest dropped beyond MAX_SESSIONS
-MAX_SESSIONS = 5000
-_sessions: OrderedDict[str, tuple[str, str]] = OrderedDict()
-_lock = threading.Lock()
+#: session id -> {"token": the form token}
+SESSIONS = SessionStore(limit=5000, token_bytes=13)
 
 
 # --------------------------------------------------------------------------- structure
@@ -321,21 +317,14 @@ def answer_page(world: SimWorld, src: SimSource, lids: list[str]) -> Reply:
 def _session(src: SimSource, request: SimRequest) -> tuple[str, str | None, bool]:
     """(session id, its token or None when unknown, new?)."""
     sid = request.cookies.get(p.COOKIE, "")
-    with _lock:
-        entry = _sessions.get(sid)
-        if entry is not None and entry[0] == src.id:
-            _sessions.move_to_end(sid)
-            return sid, entry[1], False
-        sid = secrets.token_hex(13)
-        _sessions[sid] = (src.id, secrets.token_hex(16))
-        while len(_sessions) > MAX_SESSIONS:
-            _sessions.popitem(last=False)
-        return sid, None, True
+    state = SESSIONS.get(src.id, sid)
+    if state is not None:
+        return sid, state["token"], False
+    return SESSIONS.new(src.id, {"token": secrets.token_hex(16)}), None, True
 
 
-def _token(sid: str) -> str:
-    with _lock:
-        return _sessions[sid][1]
+def _token(src: SimSource, sid: str) -> str:
+    return SESSIONS.get(src.id, sid)["token"]
 
 
 def _post(world: SimWorld, src: SimSource, request: SimRequest, token: str | None) -> Reply:
@@ -371,7 +360,7 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
     elif fault == "garbage":
         reply = garbage_page(src)
     else:
-        reply = form_page(src, _token(sid))
+        reply = form_page(src, _token(src, sid))
     if new:
         reply.headers["Set-Cookie"] = f"{p.COOKIE}={sid}; path=/"
     return reply

@@ -19,10 +19,7 @@ Every link and the form action are host-absolute paths including ``/{source_id}`
 
 from __future__ import annotations
 
-import secrets
-import threading
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
@@ -32,7 +29,7 @@ from ..families.netappoint import protocol as p
 from . import netappoint_ajax_server as ajax
 from .model import HHMMSS, SimWorld
 from .offices import Location, SimSource
-from .pages import Reply, SimRequest, page
+from .pages import Reply, SessionStore, SimRequest, page
 
 FAMILY = "netappoint"
 #: fault modes answered by this module (the others are handled by the HTTP layer)
@@ -44,10 +41,8 @@ BAD_COMBINATION = f"{p.NO_SLOTS_AFTER_SELECTION[0]}."
 #: extra index parameters some tenants need (the catalog's ``extra``)
 EXTRAS = ("", "cur_cause=0", "cur_cause=10", "cur_causes=0|1|2")
 
-#: session id -> (source id, selected branch or None); oldest dropped beyond MAX_SESSIONS
-MAX_SESSIONS = 5000
-_sessions: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
-_lock = threading.Lock()
+#: session id -> {"branch": the selected branch or None}
+SESSIONS = SessionStore(limit=5000, token_bytes=13)
 
 
 @dataclass(frozen=True)
@@ -294,22 +289,16 @@ def day_page(world: SimWorld, src: SimSource, lid: str, day: date) -> Reply:
 def _session(src: SimSource, request: SimRequest) -> tuple[str, str | None, bool]:
     """(session id, selected branch, new?) for the request's cookie; unknown -> new session."""
     sid = request.cookies.get(p.COOKIE, "")
-    with _lock:
-        entry = _sessions.get(sid)
-        if entry is not None and entry[0] == src.id:
-            _sessions.move_to_end(sid)
-            return sid, entry[1], False
-        sid = secrets.token_hex(13)
-        _sessions[sid] = (src.id, None)
-        while len(_sessions) > MAX_SESSIONS:
-            _sessions.popitem(last=False)
-        return sid, None, True
+    state = SESSIONS.get(src.id, sid)
+    if state is not None:
+        return sid, state["branch"], False
+    return SESSIONS.new(src.id, {"branch": None}), None, True
 
 
 def _select(src: SimSource, sid: str, branch: str | None) -> None:
-    with _lock:
-        if sid in _sessions:
-            _sessions[sid] = (src.id, branch)
+    state = SESSIONS.get(src.id, sid)
+    if state is not None:
+        state["branch"] = branch
 
 
 def _post(world: SimWorld, src: SimSource, request: SimRequest, sid: str) -> Reply:
@@ -403,17 +392,12 @@ def truth_slots(world: SimWorld, src: SimSource, loc: Location, now: datetime, w
     if src.variant == "ajax":
         return ajax.truth_slots(world, src, loc, now, weeks)
     if weeks is None:
-        last = world.horizon(now)
-        days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
+        days = world.horizon_days(now)
     elif not _bookable_month(world, src, loc.id, now):
         return []
     else:
         days = truth_days(now, weeks)
-    return [
-        f"{day.isoformat()} {HHMMSS[m]}"
-        for day in days
-        for m in world.published_day(src, loc.id, day, now)
-    ]
+    return world.published_slots(src, loc.id, days, now)
 
 
 def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:

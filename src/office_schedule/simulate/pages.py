@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from html import escape
 
@@ -51,3 +54,34 @@ def json_reply(data: object, status: int = 200) -> Reply:
     return Reply(
         status=status, body=json.dumps(data, ensure_ascii=False).encode("utf-8"), content_type=JSON
     )
+
+
+class SessionStore:
+    """Server-side sessions of a fake server: (source, cookie value) -> a state dict.
+
+    Thread-safe (the HTTP server answers in threads); beyond ``limit`` the least recently
+    used session is forgotten, as a real server's session store would expire it.
+    """
+
+    def __init__(self, limit: int = 4000, token_bytes: int = 16):
+        self._items: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self._lock = threading.Lock()
+        self.limit = limit
+        self.token_bytes = token_bytes
+
+    def get(self, source_id: str, token: str) -> dict | None:
+        """The state of a known session (and mark it used), else None."""
+        with self._lock:
+            state = self._items.get((source_id, token)) if token else None
+            if state is not None:
+                self._items.move_to_end((source_id, token))
+            return state
+
+    def new(self, source_id: str, state: dict) -> str:
+        """Start a session holding ``state``; returns its cookie value."""
+        token = secrets.token_hex(self.token_bytes)
+        with self._lock:
+            self._items[(source_id, token)] = state
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+        return token

@@ -196,17 +196,12 @@ def truth_slots(world: SimWorld, src: SimSource, loc: Location, now: datetime, w
     """The free slots a scrape of ``weeks`` reports: ISO weeks (2021 flow), or every day
     through today + 7·weeks (today's flow); everything published when ``weeks`` is None."""
     if weeks is None:
-        last = world.horizon(now)
-        days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
+        days = world.horizon_days(now)
     elif src.variant == "today":
         days = [now.date() + timedelta(days=i) for i in range(7 * weeks + 1)]
     else:
         days = truth_days(now, weeks)
-    return [
-        f"{day.isoformat()} {HHMMSS[m]}"
-        for day in days
-        for m in world.published_day(src, loc.id, day, now)
-    ]
+    return world.published_slots(src, loc.id, days, now)
 
 
 def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:

@@ -13,9 +13,6 @@ last day shown, as on both real pages).
 from __future__ import annotations
 
 import hashlib
-import secrets
-import threading
-from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from html import escape
 
@@ -23,12 +20,10 @@ from ..clock import OFFICE_TZ
 from ..families.tevis import protocol as P
 from .model import SimWorld
 from .offices import Department, Location, Service, SimSource
-from .pages import Reply, SimRequest
+from .pages import Reply, SessionStore, SimRequest
 
 SUGGEST_DAYS = 7
-MAX_SESSIONS = 4000
-_SESSIONS: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
-_LOCK = threading.Lock()
+SESSIONS = SessionStore()
 
 
 def cal_id(loc: Location) -> str:
@@ -136,25 +131,6 @@ def error_page(src: SimSource, message: str) -> Reply:
 
 
 # --------------------------------------------------------------------------- sessions
-
-
-def _session(src: SimSource, request: SimRequest) -> tuple[str, dict[str, str] | None]:
-    token = request.cookies.get(P.SESSION_COOKIE, "")
-    with _LOCK:
-        state = _SESSIONS.get((src.id, token)) if token else None
-        if state is not None:
-            _SESSIONS.move_to_end((src.id, token))
-    return token, state
-
-
-def _new_session(src: SimSource) -> tuple[str, dict[str, str]]:
-    token = secrets.token_hex(16)
-    state: dict[str, str] = {}
-    with _LOCK:
-        _SESSIONS[(src.id, token)] = state
-        while len(_SESSIONS) > MAX_SESSIONS:
-            _SESSIONS.popitem(last=False)
-    return token, state
 
 
 def _reply(src: SimSource, html: str, token: str | None) -> Reply:
@@ -516,11 +492,11 @@ def _day(text: str | None) -> date | None:
 def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None, base="") -> Reply:
     """Answer one request of a today-variant tenant (path relative to its prefix)."""
     name = request.path.strip("/")
-    token, state = _session(src, request)
+    state = SESSIONS.get(src.id, request.cookies.get(P.SESSION_COOKIE, ""))
     fresh = None
     if state is None and name in ("", "select2"):
-        token, state = _new_session(src)
-        fresh = token
+        state = {}
+        fresh = SESSIONS.new(src.id, state)
     if name == "":
         return _reply(src, start_page(src), fresh)
     if name == "select2":
