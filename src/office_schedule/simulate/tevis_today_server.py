@@ -146,7 +146,8 @@ def _reply(src: SimSource, html: str, token: str | None) -> Reply:
 def start_page(src: SimSource) -> str:
     items = "\n".join(
         '<li style="display: block; margin-left:-40px;">\n'
-        f"                            <button onclick=\"window.location.href='select2?md={d.md}'\""
+        f"                            <button onclick=\"window.location.href='"
+        f"{P.select2_url('', d.md)[1:]}'\""
         f' name="{escape(d.title)}" id="buttonfunktionseinheit-{d.md}" class="sel_button btn '
         f'btn-primary pull-right onehundred select_mdt_btn">{escape(d.title)}</button>\n'
         "                        </li>"
@@ -253,12 +254,12 @@ def _office_form(loc: Location, submit: str, n: int | None) -> str:
         f'<input type="hidden" name="gps_long" value="{lon:.5f}" />\n'
         + "{table}"
         + (
-            f'<input type="submit" name="select_location" value="Weiter mit {n}" '
+            f'<input type="submit" name="{P.SELECT_LOCATION}" value="Weiter mit {n}" '
             'class="btn btn-primary onehundred pull-right" />\n'
             if n is not None
             else '<input type="submit" class="sel_button btn btn-primary pull-right fifty" '
             'value="Weiter" title="Weiter" aria-label="Weiter" id="WeiterButton" '
-            'name="select_location" />\n'
+            f'name="{P.SELECT_LOCATION}" />\n'
         )
         + "</form>"
     ).replace("{table}", submit)
@@ -368,7 +369,7 @@ def _slot_cell(src: SimSource, loc: Location, slot: datetime, block: int, row: i
         else ""
     )
     return (
-        '<td><form method="post" class="suggestion_form" style="margin-bottom: 0px;">\n'
+        f'<td><form method="post" class="{P.SUGGESTION_FORM}" style="margin-bottom: 0px;">\n'
         f'                            <input type="hidden" name="start" value="{minute}" />\n'
         f'                            <input type="hidden" name="end" '
         f'value="{minute + loc.slot_minutes}" />\n'
@@ -383,7 +384,8 @@ def _slot_cell(src: SimSource, loc: Location, slot: datetime, block: int, row: i
         f'                            <input type="hidden" name="checksum" value="{checksum}" />\n'
         '                            <input type="hidden" name="pow_token" value="" />\n'
         '                            <input type="hidden" name="pow_nonce" value="" />\n\n'
-        f'                            <button type="submit" class="suggest_btn btn btn-primary " '
+        f'                            <button type="submit" class="{P.SUGGEST_BUTTON} btn '
+        'btn-primary " '
         f'title="{slot:%H:%M}">{slot:%H:%M}</button >\n                        </form></td>'
     )
 
@@ -402,7 +404,8 @@ def _day_panel(src: SimSource, loc: Location, day: date, free: set[int]) -> str:
                 cells.append(_slot_cell(src, loc, slot, block, row))
             else:
                 cells.append(
-                    '<td><button type="button" class="suggest_btn btn btn-primary " disabled>'
+                    f'<td><button type="button" class="{P.SUGGEST_BUTTON} btn btn-primary " '
+                    "disabled>"
                     f"{slot:%H:%M}</button></td>"
                 )
         rows.append(
