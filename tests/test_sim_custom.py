@@ -55,7 +55,7 @@ def scrape_all(family: str, seed: int, scrape_weeks: int = WEEKS, **world_kw):
     with SimServer(world, hosts=HOSTS) as srv:
         for source in srv.sources():
             raw = run_scrape(MODULES[family], source, world.now(), scrape_weeks)
-            got = MODULES[family].parse(raw).to_truth()
+            got = check_empty(MODULES[family].parse(raw), family).to_truth()
             out[source.id] = (world.truth(weeks=WEEKS)[source.id], got)
     return world, out
 
