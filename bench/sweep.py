@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from office_schedule.catalog import load_catalog, select_sources
-from office_schedule.families import host_politeness
+from office_schedule.families import resolve_politeness
 from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.store import SQLiteStore
 from office_schedule.sweep import run_sweep
@@ -80,7 +80,6 @@ def main() -> None:
         help="apply --per-host/--gap to every host (ignore the families' own values)",
     )
     args = parser.parse_args()
-    args.fixed = {"per_host_concurrency", "min_gap"} if args.uniform else set()
     families, assignment, hosts = plan(args)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +99,10 @@ def main() -> None:
         try:
             sources = select_sources(load_catalog([catalog_path]), include=["sim-*"])
             base = Politeness(per_host_concurrency=args.per_host, min_gap=args.gap, attempts=2)
-            overrides = host_politeness(sources, base, fixed=args.fixed)
+            uniform = {"per_host_concurrency": args.per_host, "min_gap": args.gap}
+            base, overrides = resolve_politeness(
+                sources, uniform if args.uniform else None, defaults=base
+            )
             with SQLiteStore(Path(tmp) / "bench.db") as store:
 
                 async def sweep():
@@ -131,8 +133,7 @@ def main() -> None:
         print(f"requests_host[{host}]={n} bound={bounds[host]:.2f}s")
     print(f"latency={args.latency}s gap={args.gap}s per_host={args.per_host} weeks={args.weeks}")
     # the same sweep at the real defaults (families' own per-host values) and 300 ms latency
-    default = Politeness()
-    real_overrides = host_politeness(sources, default)
+    default, real_overrides = resolve_politeness(sources)
     real = max(
         n
         * (0.3 + real_overrides.get(h, default).min_gap)

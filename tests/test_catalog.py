@@ -69,26 +69,36 @@ def test_missing_catalog_file(tmp_path):
 
 
 def test_family_politeness_applies_to_the_hosts_of_that_family():
-    from office_schedule.families import host_politeness
-    from office_schedule.fetch import Politeness
+    from office_schedule.families import resolve_politeness
 
     catalog = load_catalog()
-    base = Politeness(per_host_concurrency=2, min_gap=0.25, attempts=3)
-    overrides = host_politeness(catalog.values(), base)
+    base, overrides = resolve_politeness(catalog.values())
+    assert (base.per_host_concurrency, base.min_gap, base.attempts) == (2, 0.25, 3)
     berlin = overrides["service.berlin.de"]
     assert berlin.per_host_concurrency == 1 and berlin.min_gap >= 3 and berlin.attempts == 1
     assert overrides["tempus-termine.com"].per_host_concurrency == 3
     assert "tevis.ekom21.de" not in overrides  # the defaults already fit
-    fixed = host_politeness(catalog.values(), base, fixed={"min_gap"})
-    assert fixed["service.berlin.de"].min_gap == 0.25  # an explicit --gap wins
+    base, fixed = resolve_politeness(catalog.values(), {"min_gap": 0.5})
+    assert base.min_gap == fixed["service.berlin.de"].min_gap == 0.5  # an explicit --gap wins
+
+
+def test_a_source_request_delay_raises_its_hosts_gap():
+    from office_schedule.families import resolve_politeness
+    from office_schedule.model import Source
+
+    slow = Source("b", "B", "berlin", "https://x.de", {"request_delay": "7"})
+    plain = Source("i", "I", "impftermin", "https://y.de", {})
+    _, hosts = resolve_politeness([slow, plain])
+    assert hosts["x.de"].min_gap == 7 and hosts["y.de"].min_gap == 0.7
 
 
 def test_simulated_disabled_families_mirror_the_catalog():
-    from office_schedule.simulate.server import DISABLED_FAMILIES
+    from office_schedule.families import FAMILIES
 
     catalog = load_catalog()
     families = {s.family for s in catalog.values()}
     all_disabled = {
         f for f in families if not any(s.enabled for s in catalog.values() if s.family == f)
     }
-    assert all_disabled == DISABLED_FAMILIES
+    declared = {name for name, f in FAMILIES.items() if f.disabled_by_default or f.refusal}
+    assert all_disabled == declared & families

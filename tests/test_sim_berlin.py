@@ -11,7 +11,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from office_schedule.catalog import Source
 from office_schedule.errors import BlockedError
-from office_schedule.families import berlin, check_empty
+from office_schedule.families import berlin, check_empty, resolve_politeness
 from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.simulate import SimServer, SimWorld
 
@@ -236,18 +236,21 @@ def test_throttle_page_stops_at_once():
     assert len(requests) == 2 and "/standort/" in requests[1]
 
 
-def test_captcha_stops_at_once_and_requests_are_paced(monkeypatch):
-    sleeps: list[float] = []
-    real_sleep = asyncio.sleep
+def test_captcha_stops_at_once_and_the_host_sees_one_request_at_a_time():
+    world = SimWorld(seed=1, families={"berlin": 1}, frozen=True)
+    (sid,) = world.sources
+    with SimServer(world, hosts=HOSTS, faults={sid: "captcha"}) as srv:
+        (source,) = srv.sources()
+        # the family's one lane stays; the 3 s gap is shortened for the test
+        base, hosts = resolve_politeness([source], {"min_gap": 0.3}, defaults=FAST)
 
-    async def fake_sleep(seconds, *args):
-        sleeps.append(seconds)
-        await real_sleep(0)
+        async def go():
+            async with Fetcher(base, host_overrides=hosts) as fetcher:
+                return await berlin.scrape(source, fetcher.session(), 4, world.now())
 
-    from office_schedule.families import common
-
-    monkeypatch.setattr(common.asyncio, "sleep", fake_sleep)
-    error, requests = fault_run("captcha", request_delay="1.5")
-    assert "captcha" in str(error)
+        with pytest.raises(BlockedError, match="captcha"):
+            asyncio.run(go())
+        requests = srv.requests_for(sid)
+        most, gap = srv.pace(srv.assignment[sid])
     assert len(requests) == 3 and "tag.php" in requests[2]
-    assert sleeps == [1.5, 1.5]
+    assert most == 1 and gap >= 0.3 * 0.95

@@ -4,8 +4,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 SLOT_FORMAT = "%Y-%m-%d %H:%M:%S"
+DEFAULT_INTERVAL_MINUTES = 15.0
+
+
+def format_params(params: dict[str, str]) -> str:
+    return ";".join(f"{k}={v}" for k, v in params.items())
+
+
+@dataclass(frozen=True)
+class Source:
+    """One booking website instance."""
+
+    id: str
+    name: str
+    family: str
+    index_url: str
+    params: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    verify_tls: bool = True
+    needs_include: bool = False
+    enabled: bool = True
+    note: str = ""
+    interval_minutes: float = DEFAULT_INTERVAL_MINUTES
+
+    @property
+    def base_url(self) -> str:
+        return self.params.get("base_url", self.index_url)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+    def as_row(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "family": self.family,
+            "index_url": self.index_url,
+            "params": format_params(self.params),
+            "verify_certificate": "yes" if self.verify_tls else "no",
+            "needs_include": "yes" if self.needs_include else "no",
+            "enabled": "yes" if self.enabled else "no",
+            "note": self.note,
+            "interval_minutes": f"{self.interval_minutes:g}",
+        }
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ async def snapshot_source(
     parsed = None
     error: tuple[str, str, str | None] | None = None
     try:
+        if family.scrape is None:
+            raise ScrapeError(f"{source.family} is not read: {family.refusal}")
         raw = await asyncio.wait_for(
             family.scrape(source, session, weeks, local_now()), timeout=timeout
         )

@@ -11,12 +11,12 @@ import csv
 import fnmatch
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ..errors import CatalogError
+from ..families import validate_source
+from ..model import DEFAULT_INTERVAL_MINUTES, Source
 
 COLUMNS = (
     "id",
@@ -29,47 +29,8 @@ COLUMNS = (
     "enabled",
     "note",
 )
-DEFAULT_INTERVAL_MINUTES = 15.0
 _TRUE = {"yes", "true", "1", "y", "on"}
 _FALSE = {"no", "false", "0", "n", "off", ""}
-
-
-@dataclass(frozen=True)
-class Source:
-    """One booking website instance."""
-
-    id: str
-    name: str
-    family: str
-    index_url: str
-    params: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
-    verify_tls: bool = True
-    needs_include: bool = False
-    enabled: bool = True
-    note: str = ""
-    interval_minutes: float = DEFAULT_INTERVAL_MINUTES
-
-    @property
-    def base_url(self) -> str:
-        return self.params.get("base_url", self.index_url)
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.base_url).hostname or ""
-
-    def as_row(self) -> dict[str, str]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "family": self.family,
-            "index_url": self.index_url,
-            "params": format_params(self.params),
-            "verify_certificate": "yes" if self.verify_tls else "no",
-            "needs_include": "yes" if self.needs_include else "no",
-            "enabled": "yes" if self.enabled else "no",
-            "note": self.note,
-            "interval_minutes": f"{self.interval_minutes:g}",
-        }
 
 
 def parse_params(text: str) -> dict[str, str]:
@@ -85,10 +46,6 @@ def parse_params(text: str) -> dict[str, str]:
     return params
 
 
-def format_params(params: dict[str, str]) -> str:
-    return ";".join(f"{k}={v}" for k, v in params.items())
-
-
 def _flag(value: str | None, column: str, where: str, default: bool) -> bool:
     if value is None:
         return default
@@ -102,8 +59,6 @@ def _flag(value: str | None, column: str, where: str, default: bool) -> bool:
 
 def read_catalog_csv(text: str, origin: str) -> list[Source]:
     """Parse catalog CSV text; ``origin`` names the file in error messages."""
-    from ..families import validate_source  # families depend on catalog, not the reverse
-
     reader = csv.DictReader(io.StringIO(text))
     missing = {"id", "family"} - set(reader.fieldnames or ())
     if missing:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..catalog import Source, load_catalog, select_sources
-from ..families import host_politeness, parse_checked
+from ..families import parse_checked, resolve_politeness
 from ..fetch import Fetcher, Politeness
 from ..store import SQLiteStore, open_store
 from ..sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
@@ -135,13 +135,15 @@ def _fetcher(sources: list[Source], per_host: int, gap: float, timeout: float) -
     if per_host < 1:
         raise click.BadParameter("must be at least 1", param_hint="--per-host")
     ctx = click.get_current_context()
-    fixed = {
-        field
-        for field, param in (("per_host_concurrency", "per_host"), ("min_gap", "gap"))
+    given = {"per_host_concurrency": ("per_host", per_host), "min_gap": ("gap", gap),
+             "timeout": ("timeout", timeout)}  # fmt: skip
+    overrides = {
+        field: value
+        for field, (param, value) in given.items()
         if ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT
     }
-    base = Politeness(per_host_concurrency=per_host, min_gap=gap, timeout=timeout)
-    return Fetcher(base, host_overrides=host_politeness(sources, base, fixed))
+    base, per_host_values = resolve_politeness(sources, overrides)
+    return Fetcher(base, host_overrides=per_host_values)
 
 
 def _summary_table(results: list[SweepResult]) -> Table:

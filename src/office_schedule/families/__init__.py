@@ -1,91 +1,61 @@
-"""Booking-system families: one module each, with ``scrape`` (requests) and pure ``parse``.
+"""Booking-system families: the registry of every declared :class:`Family`.
 
-A family module defines:
-
-- ``NAME``: the family string used in the catalog;
-- ``async def scrape(source, session, weeks, now) -> raw``: JSON-able raw payload;
-- ``def parse(raw) -> ParsedSnapshot``: pure, raises ``ParseError`` on a bad payload;
-- ``def read_page(text, url=None) -> PageView``: what a saved page of the system shows
-  (``office-schedule read-page``); the scraper acts on the same views.
+Each family module (or package) defines ``scrape(source, session, weeks, now) -> raw``
+(requests only), a pure ``parse(raw) -> ParsedSnapshot`` and ``read_page(text, url=None) ->
+PageView`` (``office-schedule read-page``; its scraper acts on the same views), and declares
+them with its parameters, politeness, URL fingerprints and fake server as ``FAMILY``
+(``family.py``). ``FAMILIES`` below is the one registry the catalog, the sweep,
+``read-page``, ``discover`` and the simulator read.
 
 Every location ``parse`` reports without a free slot carries the site's "nothing free"
-marker in ``Location.empty``; :func:`parse_checked` refuses a silent zero.
+marker in ``Location.empty``; :func:`check_empty` refuses a silent zero.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogError, ParseError
 from ..fetch.settings import Politeness
+from . import (
+    berlin,
+    etermin,
+    impftermin,
+    impfthueringen,
+    leipzig,
+    netappoint,
+    refused,
+    tempus,
+    termed,
+    tevis,
+)
+from .family import Family
 from .pages import PageView
 
 if TYPE_CHECKING:
-    from ..catalog import Source
-    from ..model import ParsedSnapshot
+    from ..model import ParsedSnapshot, Source
 
-
-@dataclass(frozen=True)
-class FamilySpec:
-    """Where a family lives and which catalog parameters it reads."""
-
-    module: str
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-    #: politeness fields this family's hosts need beyond the defaults (stricter only)
-    politeness: Mapping[str, Any] = field(default_factory=dict)
-
-
-#: family name -> spec; a family module is imported only when used
-FAMILIES: dict[str, FamilySpec] = {
-    "tevis": FamilySpec("office_schedule.families.tevis", ("base_url",), ("mp_group",)),
-    # classic tenants need ``company``; WEB_APPOINT (AJAX) tenants are told by base_url/extra
-    "netappoint": FamilySpec(
-        "office_schedule.families.netappoint", ("base_url",), ("company", "extra")
-    ),
-    # etermin.net (44 offices) and tempus-termine.com (68) carry dozens of offices and
-    # 3,000-4,500 requests per sweep each: three lanes with a short gap (the reference ran
-    # tempus three at a time) keep a sweep inside the 15-minute cycle at 300 ms latency
-    "etermin": FamilySpec(
-        "office_schedule.families.etermin",
-        ("et_url",),
-        ("base_url", "mp_group"),
-        {"per_host_concurrency": 3, "min_gap": 0.1},
-    ),
-    "tempus": FamilySpec(
-        "office_schedule.families.tempus",
-        ("base_url", "anlagennr"),
-        ("extra", "mp_group", "mp_max", "anlagentoken"),
-        {"per_host_concurrency": 3, "min_gap": 0.1},
-    ),
-    "leipzig": FamilySpec("office_schedule.families.leipzig", (), ("base_url",)),
-    "impfthueringen": FamilySpec("office_schedule.families.impfthueringen", (), ("base_url",)),
-    "termed": FamilySpec(
-        "office_schedule.families.termed", (), ("doc_ids", "max_doc_id", "api_url", "base_url")
-    ),
-    # Berlin throttles hard ("Zu viele Zugriffe", captchas): one request at a time, long gaps,
-    # and no retry of a refusal (a 429 means: come back in an hour).
-    "berlin": FamilySpec(
-        "office_schedule.families.berlin",
-        (),
-        ("base_url", "request_delay"),
-        {"per_host_concurrency": 1, "min_gap": 3.0, "attempts": 1},
-    ),
-    "impftermin": FamilySpec(
-        "office_schedule.families.impftermin",
-        (),
-        ("base_url", "request_delay", "leistungsmerkmale"),
-        {"per_host_concurrency": 1, "min_gap": 0.7, "attempts": 1},
-    ),
+#: every family by name, in the order of the catalog's documentation
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        tevis.FAMILY,
+        netappoint.FAMILY,
+        etermin.FAMILY,
+        tempus.FAMILY,
+        leipzig.FAMILY,
+        impfthueringen.FAMILY,
+        termed.FAMILY,
+        berlin.FAMILY,
+        impftermin.FAMILY,
+        *refused.FAMILIES,
+    )
 }
 
 
-def family_spec(name: str) -> FamilySpec:
+def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
@@ -93,44 +63,60 @@ def family_spec(name: str) -> FamilySpec:
         raise CatalogError(f"unknown family {name!r} (known: {known})") from None
 
 
-def get_family(name: str) -> ModuleType:
-    return importlib.import_module(family_spec(name).module)
+def readable_families() -> list[str]:
+    """Names of the families that have a scraper (not refusals)."""
+    return [name for name, f in FAMILIES.items() if f.refusal is None]
 
 
 def validate_source(source: Source) -> None:
-    """Check that the family exists and every required parameter is present."""
-    spec = family_spec(source.family)
-    missing = [p for p in spec.required if not source.params.get(p)]
+    """The family exists, takes exactly these parameters, and is not a refusal if enabled."""
+    family = get_family(source.family)
+    who = f"source {source.id!r} (family {source.family})"
+    missing = [p for p in family.required if not source.params.get(p)]
     if missing:
-        raise CatalogError(
-            f"source {source.id!r} (family {source.family}) lacks parameter(s) {', '.join(missing)}"
-        )
+        raise CatalogError(f"{who} lacks parameter(s) {', '.join(missing)}")
+    unknown = sorted(set(source.params) - set(family.parameters))
+    if unknown:
+        known = ", ".join(family.parameters) or "none"
+        raise CatalogError(f"{who}: unknown parameter(s) {', '.join(unknown)} (known: {known})")
+    if family.refusal is not None and source.enabled:
+        raise CatalogError(f"{who} cannot be enabled: {family.refusal}")
 
 
-def host_politeness(
-    sources: Iterable[Source], base: Politeness, fixed: Iterable[str] = ()
-) -> dict[str, Politeness]:
-    """Per-host politeness for the hosts of families that declare their own.
+#: how families that share a host are reconciled: the strictest value wins
+_STRICTEST = {"per_host_concurrency": min, "min_gap": max, "attempts": min, "timeout": max}
 
-    A family's values replace ``base`` on its hosts, except the fields named in ``fixed``
-    (those the user set explicitly). Where families with different values share a host,
-    the strictest wins: fewest lanes, longest gap, fewest attempts.
+
+def resolve_politeness(
+    sources: Iterable[Source],
+    overrides: Mapping[str, Any] | None = None,
+    defaults: Politeness | None = None,
+) -> tuple[Politeness, dict[str, Politeness]]:
+    """A sweep's politeness, resolved in one place: defaults -> family -> command line.
+
+    Returns the base values and the values per host where they differ. ``overrides`` are
+    the values the user set explicitly; they apply to every host. A source's
+    ``request_delay`` parameter (the pause a site asks for) raises its host's gap.
     """
-    fixed = set(fixed)
-    wanted_by_host: dict[str, list[Mapping[str, Any]]] = {}
+    overrides = dict(overrides or {})
+    base = dataclasses.replace(defaults or Politeness(), **overrides)
+    wishes_by_host: dict[str, list[dict[str, Any]]] = {}
     for source in sources:
-        wanted = family_spec(source.family).politeness
-        if wanted:
-            wanted_by_host.setdefault(source.host, []).append(wanted)
-    out: dict[str, Politeness] = {}
-    for host, wishes in wanted_by_host.items():
-        changes: dict[str, Any] = {}
-        for key, pick in (("per_host_concurrency", min), ("min_gap", max), ("attempts", min)):
-            values = [w[key] for w in wishes if key in w]
-            if values and key not in fixed:
-                changes[key] = pick(values)
-        out[host] = dataclasses.replace(base, **changes)
-    return out
+        wishes = dict(get_family(source.family).politeness)
+        delay = source.params.get("request_delay")
+        if delay:
+            wishes["min_gap"] = max(float(wishes.get("min_gap", 0.0)), float(delay))
+        if wishes:
+            wishes_by_host.setdefault(source.host, []).append(wishes)
+    per_host: dict[str, Politeness] = {}
+    for host, wishes in wishes_by_host.items():
+        changes = {
+            key: pick(values)
+            for key, pick in _STRICTEST.items()
+            if key not in overrides and (values := [w[key] for w in wishes if key in w])
+        }
+        per_host[host] = dataclasses.replace(base, **changes)
+    return base, per_host
 
 
 class SilentZeroError(ParseError):
@@ -166,8 +152,7 @@ def parse_checked(family: str, raw: Any) -> ParsedSnapshot:
 
 def read_page(family: str, text: str, url: str | None = None) -> PageView:
     """What a saved page of ``family`` shows; ``PageError`` when it is not recognised."""
-    module = get_family(family)
-    reader = getattr(module, "read_page", None)
+    reader = get_family(family).read_page
     if reader is None:
-        raise CatalogError(f"family {family!r} has no page reader")
+        raise CatalogError(f"family {family!r} is not read: {get_family(family).refusal}")
     return reader(text, url)

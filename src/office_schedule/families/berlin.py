@@ -22,11 +22,12 @@ What the real pages show (``../shared/data/real-pages/berlin/``):
 
 The site protects itself: the throttle page (``Zu viele Zugriffe``; HTTP 429, or shown with
 200) and captcha pages raise :class:`BlockedError` at once, with no further request. The
-scraper sleeps ``request_delay`` seconds between its requests. Every answer goes through
-:func:`read_page`; a page it does not recognise stops the scrape with a ``PageError``.
+host sees one request at a time with at least 3 s between them (the family's politeness;
+``request_delay`` can ask for more). Every answer goes through :func:`read_page`; a page it
+does not recognise stops the scrape with a ``PageError``.
 
 Catalog parameters (all optional): ``base_url`` (default ``https://service.berlin.de``),
-``request_delay`` (seconds, default 1.0).
+``request_delay`` (seconds between requests to the host, if more than 3).
 
 Raw payload: ``[{"id", "name", "district", "url", "closed": bool, "calendar": url | None,
 "days": [{"date": "YYYY-MM-DD", "times": ["HH:MM", ...], "url": time page}], "none_free":
@@ -48,12 +49,12 @@ from ..clock import local_from_ts
 from ..errors import BlockedError, ParseError
 from ..model import Location, ParsedSnapshot
 from . import pages
-from .common import PacedSession, day_times_slots, look_ahead_days, sorted_slots, to_id
+from .common import CheckedSession, day_times_slots, look_ahead_days, sorted_slots, to_id
+from .family import Family
 from .pages import Office, PageError, PageView, hhmm, node_text, title_of
 
 NAME = "berlin"
 DEFAULT_BASE_URL = "https://service.berlin.de"
-DEFAULT_REQUEST_DELAY = 1.0
 
 # --- protocol facts (the fake server imports them from here)
 SITE_TITLE = "Service Berlin - Berlin.de"
@@ -419,8 +420,8 @@ def read_page(text: str, url: str | None = None) -> PageView:
 # ----------------------------------------------------------------------------- scraping
 
 
-class _Pacer(PacedSession):
-    """Paced requests, each answer read by :func:`read_page`; stops at throttle or captcha."""
+class _Pacer(CheckedSession):
+    """Requests whose answers are read by :func:`read_page`; stops at throttle or captcha."""
 
     async def view(self, url: str, params: dict[str, str] | None = None) -> tuple[str, PageView]:
         response = await self.get(url, params)
@@ -476,7 +477,7 @@ async def _office(pacer: _Pacer, office: dict[str, str], window: set[str]) -> di
 
 async def scrape(source, session, weeks: int, now: datetime) -> list[dict[str, Any]]:
     base_url = (source.params.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-    pacer = _Pacer(session, float(source.params.get("request_delay") or DEFAULT_REQUEST_DELAY))
+    pacer = _Pacer(session)
     where, listing = await pacer.view(f"{base_url}/standorte/buergeraemter/")
     _expect(listing, ("offices",), where)
     window = {d.isoformat() for d in look_ahead_days(now.date(), weeks)}
@@ -533,3 +534,17 @@ def parse(raw: Any) -> ParsedSnapshot:
             url=url,
         )
     return ParsedSnapshot(locations)
+
+
+FAMILY = Family(
+    name=NAME,
+    summary="service.berlin.de: offices -> calendar -> time chooser; disabled: robots.txt",
+    scrape=scrape,
+    parse=parse,
+    read_page=read_page,
+    optional=("base_url", "request_delay"),
+    politeness={"per_host_concurrency": 1, "min_gap": 3.0, "attempts": 1},
+    fingerprints=(r"service\.berlin\.de",),
+    server="office_schedule.simulate.berlin_server",
+    disabled_by_default=True,
+)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import unicodedata
@@ -80,22 +79,18 @@ def day_times_slots(day_text: Any, times: Any, where: str) -> list[datetime]:
     return slots
 
 
-class PacedSession:
-    """A session wrapper that sleeps ``delay`` seconds between requests of one snapshot.
+class CheckedSession:
+    """A session wrapper that looks at every answer (``check``) before the scraper does.
 
-    For sites that ask for a pause between requests on top of the per-host politeness;
-    subclasses check each answer (``check``) for throttle, captcha or bot-protection pages.
+    Subclasses raise for throttle, captcha or bot-protection answers. Pacing is not done
+    here but by the fetcher's per-host lanes; a source's ``request_delay`` parameter raises
+    its host's gap there (``families.resolve_politeness``).
     """
 
-    def __init__(self, session: Any, delay: float):
+    def __init__(self, session: Any):
         self.session = session
-        self.delay = delay
-        self.sent = 0
 
     async def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
-        if self.sent and self.delay > 0:
-            await asyncio.sleep(self.delay)
-        self.sent += 1
         response = await self.session.get(url, params=params)
         self.check(response)
         return response

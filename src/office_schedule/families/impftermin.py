@@ -18,7 +18,8 @@ therefore yields one location per centre with **zero slots** whose ``empty`` say
 (``availability only: termineVorhanden=false``); availability stays in the raw payload.
 
 Catalog parameters (all optional): ``base_url`` (default ``https://www.impfterminservice.de``),
-``request_delay`` (seconds, default 0.7), ``leistungsmerkmale`` (default
+``request_delay`` (seconds between requests to the host, if more than the family's 0.7),
+``leistungsmerkmale`` (default
 ``L920,L921,L922,L923``).
 
 Raw payload: ``{"vaccines": <vaccination-list JSON>, "centres": [{"id": PLZ, "name": str|null,
@@ -36,12 +37,12 @@ from urllib.parse import urlencode
 from ..errors import BlockedError, ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
 from . import pages
-from .common import PacedSession
+from .common import CheckedSession
+from .family import Family
 from .pages import Office, PageError, PageView
 
 NAME = "impftermin"
 DEFAULT_BASE_URL = "https://www.impfterminservice.de"
-DEFAULT_REQUEST_DELAY = 0.7
 DEFAULT_FEATURES = "L920,L921,L922,L923"
 BOT_MESSAGE = "impfterminservice: bot protection, needs a browser"
 INDEX_PATH = "assets/static/impfzentren.json"
@@ -154,8 +155,8 @@ def read_page(text: str, url: str | None = None) -> PageView:
     raise pages.unknown(NAME, text, url)
 
 
-class _Client(PacedSession):
-    """Paced requests read by ``read_page``; bot-protection answers raise BlockedError."""
+class _Client(CheckedSession):
+    """Requests read by ``read_page``; bot-protection answers raise BlockedError."""
 
     async def get(self, url: str, params: dict[str, str] | None = None):
         try:
@@ -176,9 +177,8 @@ class _Client(PacedSession):
 
 async def scrape(source, session, weeks: int, now: datetime) -> dict[str, Any]:
     base_url = (source.params.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-    delay = float(source.params.get("request_delay") or DEFAULT_REQUEST_DELAY)
     features = source.params.get("leistungsmerkmale") or DEFAULT_FEATURES
-    client = _Client(session, delay)
+    client = _Client(session)
     index = await client.view(f"{base_url}/{INDEX_PATH}", None, "offices")
     centres, skipped = index.details["centres"], index.details["skipped"]
     vaccines = None
@@ -232,3 +232,17 @@ def parse(raw: Any) -> ParsedSnapshot:
             url=url if isinstance(url, str) else None,
         )
     return ParsedSnapshot(locations)
+
+
+FAMILY = Family(
+    name=NAME,
+    summary="impfterminservice.de: availability per centre only",
+    scrape=scrape,
+    parse=parse,
+    read_page=read_page,
+    optional=("base_url", "request_delay", "leistungsmerkmale"),
+    politeness={"per_host_concurrency": 1, "min_gap": 0.7, "attempts": 1},
+    fingerprints=(r"impfterminservice\.de",),
+    server="office_schedule.simulate.impftermin_server",
+    disabled_by_default=True,
+)

@@ -32,6 +32,7 @@ from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
 from . import pages
 from .common import parse_slot, sorted_slots, to_id
+from .family import Family
 from .pages import Office, PageView
 
 NAME = "impfthueringen"
@@ -174,3 +175,15 @@ def parse(raw: Any) -> ParsedSnapshot:
             url=url if isinstance(url, str) else None,
         )
     return ParsedSnapshot(locations)
+
+
+FAMILY = Family(
+    name=NAME,
+    summary="vaccination centres of Thuringia, one slot per day; every minute",
+    scrape=scrape,
+    parse=parse,
+    read_page=read_page,
+    optional=("base_url",),
+    fingerprints=(r"impfen-thueringen\.de",),
+    server="office_schedule.simulate.impfthueringen_server",
+)

@@ -41,6 +41,7 @@ from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
 from . import pages
 from .common import day_times_slots, sorted_slots
+from .family import Family
 from .pages import Office, PageView
 
 NAME = "leipzig"
@@ -520,3 +521,15 @@ def parse(raw: Any) -> ParsedSnapshot:
             url=url if isinstance(url, str) else None,
         )
     return ParsedSnapshot(locations)
+
+
+FAMILY = Family(
+    name=NAME,
+    summary="eKOL/TNV form wizard (Telecomputer): offices -> concerns -> calendar -> time popup",
+    scrape=scrape,
+    parse=parse,
+    read_page=read_page,
+    optional=("base_url",),
+    fingerprints=(r"/tnv/?(\?|$)", r"START_OFFICE=", r"ekol"),
+    server="office_schedule.simulate.leipzig_server",
+)

@@ -42,6 +42,7 @@ from ..errors import BlockedError, ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
 from . import pages
 from .common import parse_slot, sorted_slots
+from .family import Family
 from .pages import Office, PageError, PageView
 
 NAME = "termed"
@@ -301,3 +302,15 @@ def parse(raw: Any) -> ParsedSnapshot:
             url=url if isinstance(url, str) else None,
         )
     return ParsedSnapshot(locations)
+
+
+FAMILY = Family(
+    name=NAME,
+    summary="medical practices' JSON API (thousands of calendars)",
+    scrape=scrape,
+    parse=parse,
+    read_page=read_page,
+    optional=("doc_ids", "max_doc_id", "api_url", "base_url"),
+    fingerprints=(r"termed\.de",),
+    server="office_schedule.simulate.termed_server",
+)

@@ -15,17 +15,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-FAMILY_SERVERS: dict[str, str] = {
-    "tevis": "office_schedule.simulate.tevis_server",
-    "netappoint": "office_schedule.simulate.netappoint_server",
-    "etermin": "office_schedule.simulate.etermin_server",
-    "tempus": "office_schedule.simulate.tempus_server",
-    "leipzig": "office_schedule.simulate.leipzig_server",
-    "impfthueringen": "office_schedule.simulate.impfthueringen_server",
-    "termed": "office_schedule.simulate.termed_server",
-    "berlin": "office_schedule.simulate.berlin_server",
-    "impftermin": "office_schedule.simulate.impftermin_server",
-}
+from ..families import FAMILIES
+
+#: family -> its fake server module, as each family declares it (``Family.server``)
+FAMILY_SERVERS: dict[str, str] = {name: f.server for name, f in FAMILIES.items() if f.server}
 #: faults the HTTP layer produces for every family
 GENERIC_FAULTS = ("down", "500", "slow")
 

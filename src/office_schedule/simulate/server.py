@@ -12,20 +12,20 @@ import csv
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from ..catalog.catalog import COLUMNS, Source
+from ..families import FAMILIES
 from .families import all_fault_modes, family_server, fault_modes
 from .model import SimWorld, fmt
 from .pages import Reply, SimRequest, error_page, json_reply
 
 FAULT_MODES = all_fault_modes()
 SLOW_SECONDS = 30.0
-#: families whose real sources are all disabled in the catalog (berlin, impftermin)
-DISABLED_FAMILIES = frozenset({"berlin", "impftermin"})
 
 
 def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
@@ -106,6 +106,8 @@ class SimServer:
                 )
         self.slow_seconds = SLOW_SECONDS
         self.request_log: list[tuple[str, str]] = []
+        #: (host, arrival, answered) per request, monotonic seconds: politeness as the host sees it
+        self.timeline: list[tuple[str, float, float]] = []
         # source -> host: round-robin unless given (e.g. to mirror the real catalog's hosts)
         self.assignment = {
             sid: self.hosts[i % len(self.hosts)] for i, sid in enumerate(world.sources)
@@ -185,7 +187,7 @@ class SimServer:
                     note="simulated",
                     interval_minutes=15,
                     # like their real counterparts: runs only when named with -i
-                    enabled=src.family not in DISABLED_FAMILIES,
+                    enabled=not FAMILIES[src.family].disabled_by_default,
                 )
             )
         return out
@@ -202,6 +204,20 @@ class SimServer:
             writer.writeheader()
             writer.writerows(self.catalog_rows())
         return path
+
+    def pace(self, host: str) -> tuple[int, float | None]:
+        """As ``host`` saw it: the most requests in flight at once, and the shortest pause
+        between an answer and the next request's arrival (None below two requests)."""
+        with self._lock:
+            spans = sorted((a, b) for h, a, b in self.timeline if h == host)
+        most, gap, ends = 0, None, []
+        for arrival, answered in spans:
+            ends = [e for e in ends if e > arrival] + [answered]
+            most = max(most, len(ends))
+        for (_, first_end), (second_start, _) in zip(spans, spans[1:], strict=False):
+            pause = second_start - first_end
+            gap = pause if gap is None else min(gap, pause)
+        return most, gap
 
     def requests_for(self, source_id: str) -> list[str]:
         """Paths requested under one source's prefix (thread-safe copy)."""
@@ -224,8 +240,16 @@ class SimServer:
         if path.startswith("/__"):
             self._send(handler, self._internal(path, query))
             return
+        started = time.monotonic()
         with self._lock:
             self.request_log.append((host, raw))
+        try:
+            self._answer(handler, host, path, query, form, split.query)
+        finally:
+            with self._lock:
+                self.timeline.append((host, started, time.monotonic()))
+
+    def _answer(self, handler, host: str, path: str, query, form, raw_query: str) -> None:
         parts = path.split("/", 2)
         sid = parts[1] if len(parts) > 1 else ""
         rest = "/" + parts[2] if len(parts) > 2 else "/"
@@ -251,7 +275,7 @@ class SimServer:
                 form=form,
                 cookies=_cookies(handler.headers.get("Cookie", "")),
                 headers={k.lower(): v for k, v in handler.headers.items()},
-                raw_query=split.query,
+                raw_query=raw_query,
             )
             reply = family_server(src.family).handle(self.world, src, request, fault)
         self._send(handler, reply)

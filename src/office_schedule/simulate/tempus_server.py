@@ -29,8 +29,8 @@ from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from html import escape
 
-from ..families import tempus as T
 from ..families.common import look_ahead_days
+from ..families.tempus import pages as T
 from .model import SimWorld
 from .offices import Department, Location, SimSource
 from .pages import Reply, SimRequest, error_page, page

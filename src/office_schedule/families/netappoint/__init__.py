@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from ..family import Family
 from .classic import (
     Category,
     IndexPage,
@@ -37,3 +38,19 @@ __all__ = [
     "read_page",
     "scrape",
 ]
+
+
+FAMILY = Family(
+    name=NAME,
+    summary=(
+        "classic: categories -> month calendar -> day pages; "
+        "WEB_APPOINT: CASETYPES form -> jsonAppoints per service"
+    ),
+    scrape=scrape,
+    parse=parse,
+    read_page=read_page,
+    required=("base_url",),
+    optional=("company", "extra"),
+    fingerprints=(r"netappoint", r"index\.php\?company=", r"/termin/index\.php"),
+    server="office_schedule.simulate.netappoint_server",
+)

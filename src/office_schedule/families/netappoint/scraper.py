@@ -42,8 +42,8 @@ from . import protocol as p
 from .reader import read_page
 
 if TYPE_CHECKING:
-    from ...catalog import Source
     from ...fetch import Session
+    from ...model import Source
 
 
 class SessionExpired(ScrapeError):

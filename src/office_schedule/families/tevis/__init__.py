@@ -17,12 +17,11 @@ from typing import Any
 
 from ...errors import ParseError
 from ...model import ParsedSnapshot
+from ..family import Family
 from . import classic, client, today
 from .pages import read_page
 
 NAME = "tevis"
-REQUIRED_PARAMS = ("base_url",)
-OPTIONAL_PARAMS = ("mp_group",)
 
 __all__ = ["NAME", "parse", "read_page", "scrape"]
 
@@ -46,3 +45,19 @@ def parse(raw: Any) -> ParsedSnapshot:
     if version != 2:
         raise ParseError(f"tevis payload version {version!r} is not 2 or 3")
     return classic.parse(raw)
+
+
+FAMILY = Family(
+    name=NAME,
+    summary=(
+        "start page -> departments -> services; today: office chooser -> suggest pages; "
+        "2021: calendars -> weekly caldiv JSON"
+    ),
+    scrape=scrape,
+    parse=parse,
+    read_page=read_page,
+    required=("base_url",),
+    optional=("mp_group",),
+    fingerprints=(r"termine-reservieren\.(de|online)", r"\btevis", r"/select2\?md=\d+"),
+    server="office_schedule.simulate.tevis_server",
+)
