@@ -21,15 +21,21 @@ from ..errors import CatalogError, ParseError
 from ..fetch.settings import Politeness
 from . import (
     berlin,
+    cleverq,
     etermin,
+    flexappoint,
     impftermin,
     impfthueringen,
+    konsentas,
     leipzig,
     netappoint,
+    qmatic,
     refused,
+    smartcjm,
     tempus,
     termed,
     tevis,
+    zms,
 )
 from .family import Family
 from .pages import PageView
@@ -42,9 +48,15 @@ FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         tevis.FAMILY,
-        netappoint.FAMILY,
+        smartcjm.FAMILY,
+        zms.FAMILY,
         etermin.FAMILY,
         tempus.FAMILY,
+        cleverq.FAMILY,
+        qmatic.FAMILY,
+        konsentas.FAMILY,
+        flexappoint.FAMILY,
+        netappoint.FAMILY,
         leipzig.FAMILY,
         impfthueringen.FAMILY,
         termed.FAMILY,
