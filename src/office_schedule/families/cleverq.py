@@ -1,4 +1,4 @@
-"""cleverq: being built (placeholder so that the registry can list it; replaced by its module)."""
+"""cleverq: being built (a placeholder so that the registry lists it)."""
 
 from __future__ import annotations
 

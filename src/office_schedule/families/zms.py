@@ -1,4 +1,4 @@
-"""zms: being built (placeholder so that the registry can list it; replaced by its module)."""
+"""zms: being built (a placeholder so that the registry lists it)."""
 
 from __future__ import annotations
 
