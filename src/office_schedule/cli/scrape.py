@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..catalog import Source, load_catalog, select_sources
-from ..families import parse_checked, resolve_politeness
+from ..families import get_family, parse_checked, resolve_politeness
 from ..fetch import Fetcher, Politeness
 from ..store import SQLiteStore, open_store
 from ..sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
@@ -88,16 +88,23 @@ def list_cmd(catalogs, include, exclude, families, show_all, fmt) -> None:
         click.echo(json.dumps([s.as_row() | {"params": s.params} for s in sources], indent=2))
     else:
         table = Table(title=f"{len(sources)} sources")
-        for col in ("id", "name", "family", "url", "enabled", "every"):
+        reasons = {s.id: disabled_reason(s) for s in sources if not s.enabled}
+        columns = ["id", "name", "family", "url", "enabled", "every"]
+        for col in columns + (["why disabled"] if reasons else []):
             table.add_column(col, overflow="fold")
         for s in sources:
             enabled = "yes" if s.enabled else "[red]no[/]"
             if s.needs_include:
                 enabled += " (include)"
-            table.add_row(
-                s.id, s.name, s.family, s.index_url, enabled, f"{s.interval_minutes:g} min"
-            )
+            row = [s.id, s.name, s.family, s.index_url, enabled, f"{s.interval_minutes:g} min"]
+            table.add_row(*row, *([reasons.get(s.id, "")] if reasons else []))
         console.print(table)
+
+
+def disabled_reason(source: Source) -> str:
+    """Why a source is not recorded: its note, else its family's refusal."""
+    refusal = get_family(source.family).refusal
+    return source.note or (f"refused: {refusal}" if refusal else "disabled")
 
 
 # -- snapshot / run ------------------------------------------------------------------------
