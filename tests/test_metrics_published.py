@@ -186,3 +186,31 @@ def test_carry_over_between_weeks_matches_oracle(tmp_path: Path, seed: int) -> N
     assert _cells(files1) == want1
     assert _cells(files2) == want2
     assert _cells(empty2) != want2  # the carried state matters for this data
+
+
+def test_columns_follow_the_scan_of_buckets_in_row_order(tmp_path: Path) -> None:
+    """A key whose first row lies in a bucket no earlier source had (a row listed late, out
+    of time order) takes its column where the bucket-by-bucket scan in ROW order meets it:
+    published 2021-29 has ``impfthueringen/196`` before ``friedrichsdorf/52`` for this."""
+
+    def row(stamp: str, source: str, loc: str) -> list[str]:
+        return [f"2021-07-19 {stamp}", source, loc, "1"]
+
+    slot = ["2021-07-26 09:00:00"]
+    week = {
+        "a": (slot, [row("00:01:00", "a", "p"), row("00:31:00", "a", "p")]),
+        "b": (
+            slot,
+            [row("00:16:00", "b", "x"), row("00:31:00", "b", "x"), row("00:31:00", "b", "y")],
+        ),
+    }
+    with SQLiteStore(tmp_path / "x.db") as store:
+        import_paths(store, [_write(tmp_path / "2021-29", week)])
+        files, _ = published_metrics(store, ["a", "b"], 2021, 29)
+    lines = files["changed.csv"].decode().splitlines()
+    assert lines[0] == "date,a/p,b/x,b/y"
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "2021-07-19 00:00:00",
+        "2021-07-19 00:30:00",
+        "2021-07-19 00:15:00",  # first made by source b, after a's buckets
+    ]

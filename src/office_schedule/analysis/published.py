@@ -66,15 +66,18 @@ def published_metrics(
     shift = np.cumsum([0] + [len(p.keys) for _, p in parts])[:-1]
     row_key = np.concatenate([p.row_loc + s for (_, p), s in zip(parts, shift, strict=True)])
 
-    # rows: buckets in first-seen order; columns: keys by (first bucket rank, first row)
+    # rows: buckets in first-seen order; columns: keys in the order a scan meets them going
+    # bucket by bucket in that row order (a key's first row may sit in a bucket that an
+    # earlier source never had, i.e. a late row; its column is where its first row in ROW
+    # order is), and within a bucket in row order
     uniq, first_pos, row_b = np.unique(bucket, return_index=True, return_inverse=True)
     rank = np.empty(len(uniq), dtype=np.int64)
     rank[np.argsort(first_pos, kind="stable")] = np.arange(len(uniq))
     row_b = rank[row_b]
     buckets = uniq[np.argsort(first_pos, kind="stable")]
-    key_first = np.full(len(key_names), len(bucket), dtype=np.int64)
-    np.minimum.at(key_first, row_key, np.arange(len(bucket)))
-    col_order = np.lexsort((key_first, row_b[key_first]))
+    scan = np.lexsort((np.arange(len(bucket)), row_b))
+    _, met = np.unique(row_key[scan], return_index=True)
+    col_order = np.argsort(met, kind="stable")
     col_of_key = np.empty(len(key_names), dtype=np.int64)
     col_of_key[col_order] = np.arange(len(key_names))
     names = [key_names[k] for k in col_order]
