@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from office_schedule.analysis.cutoffs import learn_cutoffs
 from office_schedule.analysis.events import detect_events, reference_events, to_minutes
 from office_schedule.simulate.model import SimWorld
 
@@ -43,6 +44,18 @@ SCENARIOS: dict[str, dict] = {
     "window": {"horizon_weeks": 1, "start": datetime(2021, 7, 15)},  # crosses a week end
     "withdrawn": {"withdraw": 3},
     "combined": {"flicker": 0.0002, "mass": 0.016, "drop": 0.02, "withdraw": 1},
+    # offices that stop offering slots before their time, at the values of the real weeks
+    "cutoff-lead": {"behaviour": "cutoff-lead"},
+    "cutoff-day-before": {"behaviour": "cutoff-day-before"},
+    "cutoff-evening": {"behaviour": "cutoff-evening"},
+    # every behaviour at once, at the rates measured on the real weeks
+    "realistic": {
+        "behaviour": "realistic",
+        "flicker": 0.0002,
+        "mass": 0.016,
+        "drop": 0.01,
+        "withdraw": 1,
+    },
 }
 
 
@@ -61,19 +74,38 @@ class LocRun:
     hidden: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     held: np.ndarray | None = None
     next_update: int = 0
+    #: the office's booking cutoffs (``Location.cutoff_lead`` / ``cutoff_day``)
+    cutoff_lead: int | None = None
+    cutoff_day: tuple[int, int] | None = None
+
+    def offered(self, slot: int, t: int) -> bool:
+        """Whether the office still shows ``slot`` (free) at minute ``t``."""
+        if self.cutoff_lead is not None and slot - t < self.cutoff_lead:
+            return False
+        if self.cutoff_day is not None:
+            offset, clock = self.cutoff_day
+            return (slot // 1440 - offset) * 1440 + clock > t
+        return True
 
 
 def free_now(world: SimWorld, loc, now: datetime, cache: dict) -> np.ndarray:
-    """Live free slot minutes of one location (what ``published_day`` shows, unflickered)."""
-    key = (loc.id, now.date())
+    """Live free slot minutes of one location (what ``published_day`` shows, unflickered):
+    inside its published window, not booked, not past its booking cutoff."""
+    last = world.last_day(loc, now)
+    key = (loc.id, now.date(), last)
     grid = cache.get(key)
     if grid is None:
-        last = world.horizon(now)
         days = [now.date() + timedelta(days=i) for i in range((last - now.date()).days + 1)]
         grid = np.array([minute(s) for d in days for s in loc.grid(d)], dtype=np.int64)
         cache[key] = grid
     booked = np.array([minute(s) for s in loc.booked], dtype=np.int64)
-    grid = grid[grid > minute(now)]
+    t = minute(now)
+    grid = grid[grid > t]
+    if loc.cutoff_lead is not None:
+        grid = grid[grid - t >= loc.cutoff_lead]
+    if loc.cutoff_day is not None:
+        offset, clock = loc.cutoff_day
+        grid = grid[(grid // 1440 - offset) * 1440 + clock > t]
     return grid[~np.isin(grid, booked)]
 
 
@@ -82,11 +114,14 @@ def simulate(name: str, opts: dict, days: int = 7, seed: int = 7, n_sources: int
     start = opts.get("start", datetime(2021, 7, 12))
     world = SimWorld(
         seed=seed, n_sources=n_sources, start=start, speed=0,
-        horizon_weeks=opts.get("horizon_weeks", 4),
+        horizon_weeks=opts.get("horizon_weeks", 4), behaviour=opts.get("behaviour", "plain"),
     )  # fmt: skip
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     locs = [(sid, lid, loc) for sid, s in world.sources.items() for lid, loc in s.locations.items()]
-    runs = {f"{sid}/{lid}": LocRun() for sid, lid, _ in locs}
+    runs = {
+        f"{sid}/{lid}": LocRun(cutoff_lead=loc.cutoff_lead, cutoff_day=loc.cutoff_day)
+        for sid, lid, loc in locs
+    }
     n_ticks = days * 24 * 60 // STEP
     outages = {
         k: [
@@ -185,6 +220,7 @@ def observable_truth(runs: dict[str, LocRun], log: list[dict]) -> pl.DataFrame:
         i = int(np.searchsorted(times, at, side="left"))
         ok = 0 < i < len(times) and live[i] and live[i - 1]
         ok = ok and times[i] - times[i - 1] <= 35 and slot > times[i]
+        ok = ok and run.offered(slot, times[i])  # freed past the cutoff: never shown
         ok = ok and not any(lo <= slot <= hi and at >= w - STEP for w, lo, hi in run.withdrawn)
         keep.append(i if ok else -1)
     truth = truth.with_columns(pl.Series("interval", keep)).filter(pl.col("interval") >= 0)
@@ -197,7 +233,7 @@ def detections(runs: dict[str, LocRun], rule: str) -> pl.DataFrame:
     frames = []
     for key, run in runs.items():
         if rule == "ours":
-            df = detect_events(run.snaps, 15, location_id=key)
+            df = detect_events(run.snaps, 15, location_id=key, cutoffs=learn_cutoffs(run.snaps))
         else:
             df = reference_events(run.snaps, location_id=key)
         times = informative(run)[0]

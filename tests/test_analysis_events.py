@@ -30,8 +30,8 @@ def seq(*states, gaps=None):
     return [(T0 + t, np.array(s, dtype=np.int64)) for t, s in zip(times, states, strict=True)]
 
 
-def events(snaps, **kw):
-    return detect_events(snaps, **kw)["event"].to_list()
+def events(snaps, kinds=("booked", "cancelled"), **kw):
+    return [e for e in detect_events(snaps, **kw)["event"].to_list() if e in kinds]
 
 
 def test_booking_confirmed_and_detected_at_first_missing_snapshot():
@@ -57,7 +57,7 @@ def test_unconfirmed_at_end_and_first_snapshot_report_nothing():
 def test_cancellation_of_a_booked_slot_and_not_of_new_slots():
     s = SLOTS
     df = detect_events(seq(s[:7], s[:3] + s[4:7], s[:3] + s[4:7], s[:7], s))
-    assert df["event"].to_list() == ["booked", "cancelled"]
+    assert df["event"].to_list() == ["booked", "cancelled", "released"]
     assert df["detected"][1] == datetime(2021, 7, 12, 8, 45)
 
 

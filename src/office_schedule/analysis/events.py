@@ -32,6 +32,12 @@ Our rule (``detect_events``), applied to each location's snapshots in time order
 7. **Cancelled**: a slot we reported booked that is free again. Slots never seen
    booked (withdrawn blocks coming back, slots booked before the first snapshot or
    during a gap) are not cancellations.
+8. **Expired**: a slot that vanishes as it crosses the location's booking cutoff
+   (``cutoffs.py``: "30 min before", "19:00 the day before", learned from the data) was
+   withdrawn by the office, not booked. It is reported at once, as its own kind, and
+   taken out of the slots the mass and whole-day rules look at.
+9. **Released**: a slot that appears (not a cancellation, not a flickering slot coming
+   back), e.g. a new day or a block the office publishes at a fixed time.
 
 ``reference_events`` implements the published dataset's counting rule for comparison
 (docs/protocols/metrics.md section 4): no confirmation, 16-minute rule on 15-minute
@@ -46,6 +52,10 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from .cutoffs import Cutoff, cutoff_at, expired_mask, learn_cutoffs
+from .series import as_array as _as_array
+from .series import location_series, to_minutes
+
 SCHEMA = {
     "location_id": pl.Utf8,
     "detected": pl.Datetime("us"),
@@ -55,22 +65,9 @@ SCHEMA = {
 }
 _DAY = 1440
 _EMPTY = np.zeros(0, dtype=np.int64)
-
-
-def to_minutes(t: str | datetime | int | np.integer) -> int:
-    """Minutes since 1970 (naive local) of a snapshot time."""
-    if isinstance(t, (int, np.integer)):
-        return int(t)
-    if isinstance(t, datetime):
-        return int(np.datetime64(t, "m").astype(np.int64))
-    return int(np.datetime64(t.replace(" ", "T")[:16], "m").astype(np.int64))
-
-
-def _as_array(slots) -> np.ndarray:
-    arr = np.asarray(slots, dtype=np.int64)
-    if arr.size > 1 and np.any(arr[1:] <= arr[:-1]):
-        arr = np.unique(arr)
-    return arr
+#: event codes of the internal arrays -> the ``event`` column
+KINDS = np.array(["cancelled", "booked", "expired", "released"])
+CANCELLED, BOOKED, EXPIRED, RELEASED = range(4)
 
 
 def _frame(location_id: str, det: list, slot: list, kind: list) -> pl.DataFrame:
@@ -88,7 +85,7 @@ def _frame(location_id: str, det: list, slot: list, kind: list) -> pl.DataFrame:
             "detected": pl.Series(d * 60_000_000).cast(pl.Datetime("us")),
             "slot": pl.Series(s * 60_000_000).cast(pl.Datetime("us")),
             "lead_minutes": pl.Series(s - d),
-            "event": pl.Series(np.where(k == 1, "booked", "cancelled"), dtype=pl.Utf8),
+            "event": pl.Series(KINDS[k], dtype=pl.Utf8),
         }
     )
 
@@ -139,8 +136,12 @@ def detect_events(
     mass_min: int = 10,
     mass_share: float = 0.5,
     day_min: int = 5,
+    cutoffs: Sequence[Cutoff] | None = None,
 ) -> pl.DataFrame:
-    """Booked/cancelled events of one location from ``(time, free slot minutes)`` pairs."""
+    """Events of one location from ``(time, free slot minutes)`` pairs.
+
+    ``cutoffs`` (``learn_cutoffs``) tell which disappearances are expiries.
+    """
     if max_gap_minutes is None:
         max_gap_minutes = 2 * interval_minutes + tolerance_minutes
     det: list[np.ndarray] = []
@@ -172,13 +173,23 @@ def detect_events(
         mass = False
         if live and not same:
             lo, hi = t + grace_minutes, _horizon(prev)
+            cut = cutoff_at(cutoffs, t) if cutoffs else None
+            if cut is not None:  # slots that crossed the cutoff expired, whoever looked
+                gone = _in_range(prev, t, np.inf)
+                gone = gone[~_member(gone, cur)]
+                expired = gone[expired_mask(cut, gone, prev_t, t, _in_range(cur, t, np.inf))]
+                if len(expired):
+                    emit(t, expired, EXPIRED)
+                    prev = prev[~_member(prev, expired)]
             before = _in_range(prev, lo, hi)
             vanished = before[~_member(before, cur)]
             mass = len(before) >= mass_min and len(vanished) > mass_share * len(before)
+        returned = _EMPTY
         if len(pending) and not mass:  # confirm (an erratic snapshot defers it)
-            gone = pending[~_member(pending, cur)]
+            found = _member(pending, cur)
+            gone, returned = pending[~found], pending[found]
             if len(gone):
-                emit(pend_t, gone, 1)
+                emit(pend_t, gone, BOOKED)
                 booked = np.union1d(booked, gone)
             pending = _EMPTY
         if same:
@@ -190,7 +201,12 @@ def detect_events(
                 pending, pend_t = _drop_whole_days(before, vanished, day_min), t
             back = _in_range(back, lo, np.inf)
             if len(back):
-                emit(t, back, 0)
+                emit(t, back, CANCELLED)
+            new = _in_range(cur, t, np.inf)
+            new = new[~_member(new, prev)]
+            new = new[~_member(new, back) & ~_member(new, returned)]
+            if len(new):
+                emit(t, new, RELEASED)
         if len(back):
             booked = booked[~_member(booked, back)]
         if len(booked) and booked[0] <= t:
@@ -252,16 +268,6 @@ def reference_events(
     return _frame(location_id, det, slot, kind)
 
 
-def _location_series(store, source_id: str, start: str, end: str) -> dict[str, list]:
-    """``{location: [(minutes, free array), ...]}`` from the store; absent = no snapshot."""
-    series: dict[str, list] = {}
-    for taken_at, _status, locs in store.states(source_id, start, end):
-        t = to_minutes(taken_at)
-        for loc, arr in locs.items():
-            series.setdefault(loc, []).append((t, arr))
-    return series
-
-
 def store_events(
     store,
     source_ids: Iterable[str],
@@ -274,15 +280,16 @@ def store_events(
     """Events of every location of ``source_ids`` between ``start`` and ``end`` (taken_at).
 
     ``rule="reference"`` uses the published dataset's rule; ``options`` go to
-    ``detect_events`` (e.g. ``interval_minutes``, ``max_gap_minutes``).
+    ``detect_events`` (e.g. ``interval_minutes``, ``max_gap_minutes``). Our rule learns
+    each location's booking cutoff from the same snapshots first.
     """
     frames = []
     for sid in source_ids:
-        for loc, snaps in _location_series(store, sid, start, end).items():
+        for loc, snaps in location_series(store, sid, start, end).items():
             if rule == "reference":
                 df = reference_events(snaps, location_id=loc)
             else:
-                df = detect_events(snaps, location_id=loc, **options)
+                df = detect_events(snaps, location_id=loc, cutoffs=learn_cutoffs(snaps), **options)
             if df.height:
                 frames.append(df.with_columns(pl.lit(sid).alias("source_id")))
     cols = ["source_id", *SCHEMA]
@@ -291,4 +298,31 @@ def store_events(
     return pl.concat(frames).select(cols)
 
 
-__all__ = ["detect_events", "reference_events", "store_events", "to_minutes"]
+def store_cutoffs(store, source_ids: Iterable[str], start: str = "", end: str = "9999"):
+    """The learned cutoffs of every location: one row per location and period."""
+    rows = []
+    for sid in source_ids:
+        for loc, snaps in location_series(store, sid, start, end).items():
+            for c in learn_cutoffs(snaps):
+                rows.append(
+                    (sid, loc, c.describe(), c.lead, c.day[0] if c.day else None,
+                     c.day[1] if c.day else None, c.since * 60_000_000, c.floor_share,
+                     c.expiries, c.days, c.sure)
+                )  # fmt: skip
+    schema = {
+        "source_id": pl.Utf8, "location_id": pl.Utf8, "cutoff": pl.Utf8,
+        "lead_minutes": pl.Int64, "day_offset": pl.Int64, "day_minute": pl.Int64,
+        "since": pl.Int64, "floor_share": pl.Float64, "expiries": pl.Int64,
+        "days": pl.Int64, "sure": pl.Utf8,
+    }  # fmt: skip
+    df = pl.DataFrame(rows, schema=schema, orient="row")
+    return df.with_columns(pl.col("since").cast(pl.Datetime("us")))
+
+
+__all__ = [
+    "detect_events",
+    "reference_events",
+    "store_cutoffs",
+    "store_events",
+    "to_minutes",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..catalog import load_catalog
@@ -42,6 +44,12 @@ def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) ->
     if not chosen:
         raise click.UsageError("no stored source matches the selection")
     return {"sources": chosen, "fields": fields}
+
+
+def _range(date_from, date_to) -> tuple[str, str]:
+    """The ``taken_at`` bounds of ``--from``/``--to``."""
+    start = date_from.strftime("%Y-%m-%d") if date_from else ""
+    return start, date_to.strftime("%Y-%m-%d") if date_to else "9999"
 
 
 def range_options(f):
@@ -157,25 +165,30 @@ def metrics_cmd(catalogs, include, exclude, families, db, out_dir, date_from, da
     show_default=True,
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
-def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, by, fmt):
-    """Appointments, cancellations, lead times and busy hours per source, location or city."""
+@click.option(
+    "--cutoffs",
+    is_flag=True,
+    help="Only the booking cutoffs learned per location (kind, value, since, how sure).",
+)
+def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, by, fmt, cutoffs):
+    """Appointments, cancellations, lead times and busy hours per source, location or city.
+
+    Appointments exclude slots that expired at the office's booking cutoff (see --cutoffs).
+    """
     import json
 
     import polars as pl
 
-    from ..analysis import insights
+    from ..analysis import insights, store_cutoffs
 
     catalog = load_catalog(catalogs)
+    start, end = _range(date_from, date_to)
     with open_store(db, create=False) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
-        tables = insights(
-            store,
-            catalog,
-            list(chosen["sources"]),
-            start=date_from.strftime("%Y-%m-%d") if date_from else "",
-            end=date_to.strftime("%Y-%m-%d") if date_to else "9999",
-            by=by,
-        )
+        if cutoffs:
+            tables = {"cutoffs": store_cutoffs(store, list(chosen["sources"]), start, end)}
+        else:
+            tables = insights(store, catalog, list(chosen["sources"]), start=start, end=end, by=by)
     if fmt == "json":
         click.echo(json.dumps({k: v.to_dicts() for k, v in tables.items()}, default=str))
     elif fmt == "csv":
@@ -187,6 +200,54 @@ def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, b
             for name, frame in tables.items():
                 click.echo(f"\n{name}")
                 click.echo(frame)
+
+
+@main.command("events")
+@catalog_options
+@db_option
+@range_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "parquet"]),
+    default="csv",
+    show_default=True,
+)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="File (default stdout).")
+@click.option(
+    "--rule",
+    type=click.Choice(["ours", "reference"]),
+    default="ours",
+    show_default=True,
+    help="ours: the event rules of the README; reference: the published dataset's rule.",
+)
+def events_cmd(catalogs, include, exclude, families, db, date_from, date_to, fmt, out_file, rule):
+    """Every event of the stored snapshots, for analysts.
+
+    Columns source_id, location_id, detected, slot, lead_minutes, kind; kind is booked,
+    cancelled, expired (withdrawn at the office's booking cutoff) or released.
+    """
+    import sys
+
+    from ..analysis import store_events
+
+    if fmt == "parquet" and not out_file:
+        raise click.UsageError("--format parquet needs --out FILE")
+    start, end = _range(date_from, date_to)
+    with open_store(db, create=False) as store:
+        chosen = _stored_sources(store, catalogs, include, exclude, families)
+        ev = store_events(store, list(chosen["sources"]), start, end, rule=rule)
+    ev = ev.rename({"event": "kind"}).sort("source_id", "location_id", "detected", "slot")
+    if fmt == "parquet":
+        ev.write_parquet(out_file)
+    else:
+        text = ev.write_csv() if fmt == "csv" else ev.write_json()
+        if out_file:
+            Path(out_file).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if out_file:
+        click.echo(f"wrote {ev.height} events to {out_file}", err=True)
 
 
 @main.command("report")

@@ -19,6 +19,7 @@ import time
 from datetime import date, datetime, timedelta
 
 from ..clock import local_now
+from .behaviour import assign
 from .offices import Location, SimSource, make_source
 
 #: booking intensity per hour of day (peak 7-15 h, second wave 18-23 h)
@@ -71,6 +72,7 @@ class SimWorld:
         horizon_weeks: int = 4,
         flicker: float = 0.0,
         families: dict[str, int] | None = None,
+        behaviour: str = "plain",
     ) -> None:
         self.seed = seed
         self.speed = speed
@@ -85,6 +87,10 @@ class SimWorld:
             for i in range(1, count + 1):
                 src = make_source(rng, i, family)
                 self.sources[src.id] = src
+        self.behaviour = behaviour
+        for sid, src in self.sources.items():  # own generators: the structure stays the same
+            for lid, loc in src.locations.items():
+                assign(loc, behaviour, random.Random(f"{seed}/{sid}/{lid}/behaviour"))
         self.log: list[dict[str, str]] = []
         self._lock = threading.RLock()
         self._real0 = time.monotonic()
@@ -105,6 +111,11 @@ class SimWorld:
     def horizon(self, now: datetime) -> date:
         """Last bookable day: end of the ISO week ``horizon_weeks`` weeks after ``now``."""
         return iso_week_end(now.date() + timedelta(days=7 * self.horizon_weeks))
+
+    def last_day(self, loc: Location, now: datetime) -> date:
+        """The last day ``loc`` has published at ``now`` (a block-releasing one: rolling)."""
+        block = loc.last_day(now, 7 * self.horizon_weeks)
+        return min(block, self.horizon(now)) if block else self.horizon(now)
 
     # -- dynamics ------------------------------------------------------------------------
     def _prefill(self) -> None:
@@ -173,7 +184,7 @@ class SimWorld:
     def _book(self, at: datetime, order: tuple, sid: str, loc: Location, draws) -> None:
         u_lead, u_slot, u_cancel, u_when = draws
         lead = bisect.bisect_left(_LEAD_CUM, u_lead * _LEAD_CUM[-1])
-        today, last = at.date(), self.horizon(at)
+        today, last = at.date(), self.last_day(loc, at)
         target = min(today + timedelta(days=lead), last)
         span = (last - today).days
         # search the wished day first, then alternately later and earlier days
@@ -182,7 +193,9 @@ class SimWorld:
             day = target + timedelta(days=delta)
             if day < today or day > last:
                 continue
-            free = [s for s in loc.grid(day) if s > at and s not in loc.booked]
+            free = [
+                s for s in loc.grid(day) if s > at and s not in loc.booked and loc.offered(s, at)
+            ]
             if free:
                 break
         else:
@@ -229,11 +242,14 @@ class SimWorld:
     def published_day(self, src: SimSource, loc_id: str, day: date, now: datetime) -> list[int]:
         """Free slot starts of one day as minutes after midnight, as published at ``now``."""
         loc = src.locations[loc_id]
-        if day < now.date() or day > self.horizon(now):
+        if day < now.date() or day > self.last_day(loc, now):
             return []
         with self._lock:  # the booked set changes while other threads advance the world
             booked = loc.booked
             out = [s.hour * 60 + s.minute for s in loc.grid(day) if s > now and s not in booked]
+        if loc.cutoff_lead is not None or loc.cutoff_day is not None:
+            base = datetime(day.year, day.month, day.day)
+            out = [m for m in out if loc.offered(base + timedelta(minutes=m), now)]
         if self.flicker > 0 and out:
             li = list(src.locations).index(loc_id)
             tick = int((now - _EPOCH).total_seconds()) // (60 * FLICKER_TICK_MINUTES)

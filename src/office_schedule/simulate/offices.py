@@ -68,7 +68,32 @@ class Location:
     #: share of near slots already taken when the world starts
     fill: float
     booked: set[datetime] = field(default_factory=set)
+    #: minutes before its start at which a free slot stops being offered (booking cutoff)
+    cutoff_lead: int | None = None
+    #: (days before, minute of day) at which a day's remaining slots stop being offered
+    cutoff_day: tuple[int, int] | None = None
+    #: minute of day at which the next day at the end of the window is published (a
+    #: block); None: the world's weekly window
+    release_clock: int | None = None
     _grids: dict[date, tuple[datetime, ...]] = field(default_factory=dict, repr=False)
+
+    def offered(self, slot: datetime, now: datetime) -> bool:
+        """Whether a free ``slot`` is still offered at ``now`` (not past a booking cutoff)."""
+        if self.cutoff_lead is not None and slot - now < timedelta(minutes=self.cutoff_lead):
+            return False
+        if self.cutoff_day is not None:
+            offset, clock = self.cutoff_day
+            day = datetime(slot.year, slot.month, slot.day) - timedelta(days=offset)
+            if now >= day + timedelta(minutes=clock):
+                return False
+        return True
+
+    def last_day(self, now: datetime, horizon_days: int) -> date | None:
+        """The last day a block-releasing location has published at ``now``, else None."""
+        if self.release_clock is None:
+            return None
+        released = now.hour * 60 + now.minute >= self.release_clock
+        return now.date() + timedelta(days=horizon_days - (0 if released else 1))
 
     def grid(self, day: date) -> tuple[datetime, ...]:
         """All slot starts of ``day`` (free or not), sorted."""
