@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..simulate.behaviour import BEHAVIOURS
 from . import main
 
 # -- simulate ------------------------------------------------------------------------------
@@ -37,12 +38,30 @@ def simulate() -> None:
 @click.option("--latency", default=0.0, show_default=True, help="Seconds before each answer.")
 @click.option("--flicker", default=0.0, show_default=True, help="Share of slots hidden per tick.")
 @click.option(
+    "--behaviour",
+    type=click.Choice(BEHAVIOURS),
+    default="plain",
+    show_default=True,
+    help="Office habits: booking cutoffs and block releases (realistic: as measured in 2021).",
+)
+@click.option(
     "--fault",
     multiple=True,
     help="SOURCE=MODE, MODE one of down, 500, slow, garbage, truncated, dberror.",
 )
 def simulate_serve(
-    port, catalog_out, seed, speed, frozen, n_sources, sim_families, hosts, latency, flicker, fault
+    port,
+    catalog_out,
+    seed,
+    speed,
+    frozen,
+    n_sources,
+    sim_families,
+    hosts,
+    latency,
+    flicker,
+    behaviour,
+    fault,
 ):
     """Serve simulated offices until Ctrl-C; GET /__truth__ returns the published slots."""
     from ..simulate import parse_faults, serve
@@ -69,6 +88,7 @@ def simulate_serve(
             hosts=tuple(f"127.0.0.{i}" for i in range(1, hosts + 1)),
             latency=latency,
             flicker=flicker,
+            behaviour=behaviour,
             faults=faults,
             families={family: n_sources for family in chosen},
         )

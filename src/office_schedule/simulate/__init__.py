@@ -33,6 +33,7 @@ def serve(
     *,
     start: datetime | None = None,
     flicker: float = 0.0,
+    behaviour: str = "plain",
     families: Mapping[str, int] | None = None,
     stop: threading.Event | None = None,
     echo: Callable[[str], None] | None = None,
@@ -46,6 +47,7 @@ def serve(
         speed=speed,
         frozen=frozen,
         flicker=flicker,
+        behaviour=behaviour,
         families=dict(families) if families else None,
     )
     stop = stop or threading.Event()
