@@ -397,3 +397,34 @@ def test_serve_blocks_until_stopped(tmp_path):
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive() and lines[-1] == "simulator stopped"
+
+
+def test_serve_gives_each_family_its_own_address(tmp_path):
+    """Real systems live on their own hosts: one politeness lane per family, not one for all."""
+    stop, lines = threading.Event(), []
+    out = tmp_path / "catalog.csv"
+    thread = threading.Thread(
+        target=serve,
+        kwargs=dict(
+            catalog_out=out,
+            frozen=True,
+            families={"tevis": 2, "zms": 1, "qmatic": 1},
+            stop=stop,
+            echo=lines.append,
+        ),  # fmt: skip
+    )
+    thread.start()
+    try:
+        for _ in range(200):
+            if out.exists() and any("serving" in line for line in lines):
+                break
+            time.sleep(0.02)
+        sources = read_catalog_csv(out.read_text(encoding="utf-8"), str(out))
+        hosts = {}
+        for source in sources:
+            hosts.setdefault(source.family, set()).add(source.host)
+        assert {f: len(h) for f, h in hosts.items()} == {"tevis": 1, "zms": 1, "qmatic": 1}
+        assert len(set().union(*hosts.values())) == 3
+    finally:
+        stop.set()
+        thread.join(timeout=5)

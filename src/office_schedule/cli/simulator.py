@@ -34,7 +34,12 @@ def simulate() -> None:
     multiple=True,
     help="Simulate only these families (repeatable; default: every simulated family).",
 )
-@click.option("--hosts", default=1, show_default=True, help="Loopback addresses 127.0.0.1..N.")
+@click.option(
+    "--hosts",
+    default=0,
+    show_default=True,
+    help="Spread the sources over loopback addresses 127.0.0.1..N (0: one address per family).",
+)
 @click.option("--latency", default=0.0, show_default=True, help="Seconds before each answer.")
 @click.option("--flicker", default=0.0, show_default=True, help="Share of slots hidden per tick.")
 @click.option(
@@ -74,8 +79,8 @@ def simulate_serve(
             f"no simulator for {', '.join(unknown)} (have: {', '.join(FAMILY_SERVERS)})",
             param_hint="--family",
         )
-    if not 1 <= hosts <= 250:
-        raise click.BadParameter("must be between 1 and 250", param_hint="--hosts")
+    if not 0 <= hosts <= 250:
+        raise click.BadParameter("must be between 0 and 250", param_hint="--hosts")
     try:
         faults = parse_faults(list(fault))
         serve(
@@ -85,7 +90,7 @@ def simulate_serve(
             speed=speed,
             frozen=frozen,
             n_sources=n_sources,
-            hosts=tuple(f"127.0.0.{i}" for i in range(1, hosts + 1)),
+            hosts=tuple(f"127.0.0.{i}" for i in range(1, hosts + 1)) or None,
             latency=latency,
             flicker=flicker,
             behaviour=behaviour,

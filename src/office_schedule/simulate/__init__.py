@@ -27,7 +27,7 @@ def serve(
     speed: float = 1.0,
     frozen: bool = False,
     n_sources: int = 3,
-    hosts: Iterable[str] = ("127.0.0.1",),
+    hosts: Iterable[str] | None = None,
     latency: float = 0.0,
     faults: Mapping[str, str] | Iterable[str] | None = None,
     *,
@@ -38,7 +38,11 @@ def serve(
     stop: threading.Event | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve a simulated world until Ctrl-C or SIGTERM (or ``stop`` is set)."""
+    """Serve a simulated world until Ctrl-C or SIGTERM (or ``stop`` is set).
+
+    Without ``hosts`` every family gets its own loopback address (127.0.0.1, .2, ...), so a
+    sweep keeps each family's politeness on its own lane, as it does against real sites.
+    """
     say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
     world = SimWorld(
         seed=seed,
@@ -55,7 +59,14 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with SimServer(world, hosts=hosts, port=port, latency=latency, faults=faults) as srv:
+        assignment = None
+        if hosts is None:  # each system on its own hosts, as in reality: own politeness lanes
+            kinds = list(dict.fromkeys(s.family for s in world.sources.values()))
+            hosts = tuple(f"127.0.0.{i}" for i in range(1, len(kinds) + 1)) or ("127.0.0.1",)
+            assignment = {sid: hosts[kinds.index(s.family)] for sid, s in world.sources.items()}
+        with SimServer(
+            world, hosts=hosts, port=port, latency=latency, faults=faults, assignment=assignment
+        ) as srv:
             if catalog_out:
                 say(f"catalog written to {srv.write_catalog(catalog_out)}")
             n_loc = sum(len(s.locations) for s in world.sources.values())
