@@ -241,3 +241,16 @@ def records(**fields):
 
 DAYS = records(date=DATE, bookable=BOOL, times=items(TIME))
 FUZZ = settings(max_examples=60, deadline=None)
+
+
+SIM_FAST = Politeness(min_gap=0, attempts=1, timeout=5)
+
+
+def loop_scrape(module, source, now: datetime, weeks: int = 4, base=SIM_FAST, hosts=None):
+    """``module.scrape`` of one source through a real fetcher (per-host ``hosts`` overrides)."""
+
+    async def go():
+        async with Fetcher(base, host_overrides=hosts) as fetcher:
+            return await module.scrape(source, fetcher.session(), weeks, now)
+
+    return asyncio.run(go())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import datetime
@@ -13,26 +12,22 @@ import pytest
 from office_schedule.errors import BlockedError, ScrapeError
 from office_schedule.families import check_empty, cleverq, resolve_politeness
 from office_schedule.families.cleverq import pages as cp
-from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.simulate import SimServer, SimWorld
 from office_schedule.simulate import cleverq_server as cs
 
+from .familytools import SIM_FAST, loop_scrape, sim_world
+
 WEEKS = 4
 HOSTS = ("127.0.0.1", "127.0.0.2")
-FAST = Politeness(min_gap=0, attempts=1, timeout=5)
+FAST = SIM_FAST
 
 
 def world(seed: int, n: int = 3, **kw) -> SimWorld:
-    kw.setdefault("frozen", True)
-    return SimWorld(seed=seed, families={"cleverq": n}, **kw)
+    return sim_world("cleverq", n, seed, **kw)
 
 
 def scrape(source, now: datetime, weeks: int = WEEKS, base=FAST, hosts=None) -> dict:
-    async def go():
-        async with Fetcher(base, host_overrides=hosts) as fetcher:
-            return await cleverq.scrape(source, fetcher.session(), weeks, now)
-
-    return asyncio.run(go())
+    return loop_scrape(cleverq, source, now, weeks, base, hosts)
 
 
 def queries(paths: list[str], endpoint: str) -> list[dict[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
@@ -12,26 +11,22 @@ import pytest
 
 from office_schedule.errors import BlockedError, ScrapeError
 from office_schedule.families import check_empty, flexappoint, resolve_politeness
-from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.simulate import SimServer, SimWorld
 from office_schedule.simulate import flexappoint_server as fs
 
+from .familytools import SIM_FAST, loop_scrape, sim_world
+
 WEEKS = 4
 HOSTS = ("127.0.0.1", "127.0.0.2")
-FAST = Politeness(min_gap=0, attempts=1, timeout=5)
+FAST = SIM_FAST
 
 
 def world(seed: int, n: int = 3, **kw) -> SimWorld:
-    kw.setdefault("frozen", True)
-    return SimWorld(seed=seed, families={"flexappoint": n}, **kw)
+    return sim_world("flexappoint", n, seed, **kw)
 
 
 def scrape(source, now: datetime, weeks: int = WEEKS, base=FAST, hosts=None) -> dict:
-    async def go():
-        async with Fetcher(base, host_overrides=hosts) as fetcher:
-            return await flexappoint.scrape(source, fetcher.session(), weeks, now)
-
-    return asyncio.run(go())
+    return loop_scrape(flexappoint, source, now, weeks, base, hosts)
 
 
 def months(now: datetime, weeks: int) -> int:
