@@ -11,7 +11,7 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -209,10 +209,13 @@ class Session:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         allow_error_status: bool = False,
+        redirect: Callable[[str, str], str] | None = None,
     ) -> httpx.Response:
         """Send a request, following redirects with this session's cookies.
 
-        ``headers`` add to (never replace) the client's, so the User-Agent stays ours.
+        ``headers`` add to (never replace) the client's, so the User-Agent stays ours;
+        ``redirect(asked, target)`` may correct a site's broken ``Location`` before it is
+        followed.
         Raises :class:`ScrapeError` on a final HTTP error status (unless
         ``allow_error_status``) and :class:`BlockedError` on 403/429.
         """
@@ -226,6 +229,8 @@ class Session:
             self.cookies.extract_cookies(response)
             if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
                 url = urljoin(str(request.url), response.headers["location"])
+                if redirect is not None:
+                    url = redirect(str(request.url), url)
                 params = None
                 if response.status_code in (301, 302, 303):
                     method, data = "GET", None
