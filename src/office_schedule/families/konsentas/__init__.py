@@ -186,6 +186,8 @@ FAMILY = Family(
     politeness={"per_host_concurrency": 1, "min_gap": 1.0},
     fingerprints=(r"\.konsentas\.de",),
     server="office_schedule.simulate.konsentas_server",
+    # anonymous access to the timeslot list is unverified: sources run only when named
+    disabled_by_default=True,
 )
 
 __all__ = ["FAMILY", "NAME", "XHR", "epoch", "parse", "read_page", "scrape"]
