@@ -58,22 +58,25 @@ def main(paths: list[Path]) -> int:
         reference = store_events(store, ids, rule="reference")
     mine, ref = counts(ours), counts(reference)
     booked = ours.filter(pl.col("event") == "booked")
+    leads = {sid: g["lead_minutes"] for (sid,), g in booked.group_by("source_id")}
     rows = []
-    for (sid,), group in booked.group_by("source_id"):
-        if group.height < MIN_APPOINTMENTS:
-            continue
-        share, top = top_bins_share(group["lead_minutes"])
-        rows.append((sid, group.height, share, top))
-    rows.sort(key=lambda r: -r[2])
-    print(f"events of {len(ids)} sources in {seconds:.1f} s")
+    for sid in ids:
+        n = len(leads.get(sid, ()))
+        share, top = top_bins_share(leads[sid]) if n >= MIN_APPOINTMENTS else (None, [])
+        rows.append((sid, n, share, top))
+    rows.sort(key=lambda r: (r[2] is None, -(r[2] or 0), -r[1], r[0]))
+    print(f"events of {len(ids)} sources in {seconds:.1f} s (top3: sources with at least "
+          f"{MIN_APPOINTMENTS} appointments)")  # fmt: skip
     head = f"{'source':22s}{'appts':>7s}{'cancel':>7s}{'expired':>8s}{'top3':>6s}"
     print(head + f"{'ref appts':>10s}{'ref cancel':>11s}  top bins (min)")
     for sid, n, share, top in rows:
         c, r = mine.get(sid, {}), ref.get(sid, {})
+        top3 = f"{share:6.2f}" if share is not None else f"{'-':>6s}"
         print(
-            f"{sid:22s}{n:7d}{c.get('cancelled', 0):7d}{c.get('expired', 0):8d}{share:6.2f}"
-            f"{r.get('booked', 0):10d}{r.get('cancelled', 0):11d}  {top}"
+            f"{sid:22s}{n:7d}{c.get('cancelled', 0):7d}{c.get('expired', 0):8d}{top3}"
+            f"{r.get('booked', 0):10d}{r.get('cancelled', 0):11d}  {top or ''}"
         )
+    rows = [row for row in rows if row[2] is not None]
     spiky = sum(share > LIMIT for _, _, share, _ in rows)
     print(f"spiky_sources={spiky} of {len(rows)}")
     return 0
