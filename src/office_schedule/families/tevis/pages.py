@@ -347,14 +347,14 @@ def _is_suggest(doc: HTMLParser, heads: list[str]) -> bool:
 
 
 def read_suggest(doc: HTMLParser, text: str, url: str | None) -> PageView:
+    if "</html>" not in text[-4096:].lower():  # before its forms: a half form is this too
+        raise PageError("tevis: suggest page is cut off (no closing </html>)", url=url)
     heads = _headings(doc)
     found = suggestions(doc)
     filt = filter_form(doc)
     marker = next((P.NONE_FREE for h in heads if P.NONE_FREE in h), None)
     if marker and found["free"]:
         raise PageError("tevis: suggest page lists free times and says none is free", url=url)
-    if "</html>" not in text[-4096:].lower():
-        raise PageError("tevis: suggest page is cut off (no closing </html>)", url=url)
     loc = (filt or {}).get("fields", {}).get("loc") or next(
         (f["loc"] for f in found["free"] if f["loc"]), None
     )
