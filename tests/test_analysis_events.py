@@ -159,3 +159,16 @@ def test_accuracy_clean_scenario():
     res = accuracy.score(accuracy.detections(runs, "ours"), truth, accuracy.truth_frame(log))
     for precision, recall, _, _ in res.values():
         assert precision >= 0.95 and recall >= 0.95
+
+
+def test_slot_taken_during_a_gap_is_cancelled_when_it_comes_back():
+    s = SLOTS
+    gone = s[:3] + s[4:]
+    snaps = seq(s, gone, gone, s, gaps=[0, 60, 75, 90])  # s[3] booked within the 60-min gap
+    df = detect_events(snaps)
+    assert events(snaps) == ["cancelled"]  # the booking's time is unknown: not reported
+    assert df.filter(pl.col("event") == "cancelled")["slot"][0] == datetime(2021, 7, 13, 8, 45)
+    # most slots withdrawn across a gap (rule 5) and published again are not cancellations
+    many = SLOTS + [DAY2 + 1440 + 15 * i for i in range(6)]
+    left = many[:3]
+    assert events(seq(many, left, left, many, gaps=[0, 60, 75, 90])) == []

@@ -10,7 +10,8 @@ Our rule (``detect_events``), applied to each location's snapshots in time order
    not events; days that vanish from the end are caught by rule 5.
 3. **Gaps**: when two snapshots are more than ``max_gap_minutes`` apart (default
    ``2 × interval + tolerance``) the pair reports nothing; the newer snapshot is the new
-   baseline.
+   baseline. Slots that vanished across the gap (not by rules 5 or 8) are remembered as
+   taken: one coming back later is a cancellation.
 4. **Stale offices**: when the older snapshot still lists a free slot that began more
    than ``stale_minutes`` before it was taken, the office had stopped updating; the
    bulk change when it resumes reports nothing.
@@ -29,9 +30,9 @@ Our rule (``detect_events``), applied to each location's snapshots in time order
    gone for one snapshot and back in the next (flicker) is neither booked nor
    cancelled. The detection time is the first snapshot without the slot, so the
    booking happened between the previous snapshot and ``detected``.
-7. **Cancelled**: a slot we reported booked that is free again. Slots never seen
-   booked (withdrawn blocks coming back, slots booked before the first snapshot or
-   during a gap) are not cancellations.
+7. **Cancelled**: a slot we reported booked (or saw taken across a gap) that is free
+   again. Slots never seen booked (withdrawn blocks coming back, slots booked before the
+   first snapshot) are not cancellations.
 8. **Expired**: a slot that vanishes as it crosses the location's booking cutoff
    (``cutoffs.py``: "30 min before", "19:00 the day before", learned from the data) was
    withdrawn by the office, not booked. It is reported at once, as its own kind, and
@@ -124,6 +125,20 @@ def _drop_whole_days(before: np.ndarray, vanished: np.ndarray, day_min: int) -> 
     return vanished[~np.isin(days_v, whole)] if len(whole) else vanished
 
 
+def _taken_in_gap(prev, cur, times, cutoffs, grace, mass_min, mass_share, day_min):
+    """Slots booked during a gap: not reported (when is unknown), but known to be taken, so
+    that their coming back later is a cancellation."""
+    prev_t, t = times
+    before = _in_range(prev, t + grace, _horizon(prev))
+    vanished = before[~_member(before, cur)]
+    cut = cutoff_at(cutoffs, t) if cutoffs else None
+    if cut is not None and len(vanished):
+        vanished = vanished[~expired_mask(cut, vanished, prev_t, t, _in_range(cur, t, np.inf))]
+    if len(before) >= mass_min and len(vanished) > mass_share * len(before):
+        return _EMPTY  # withdrawn or erratic, as rule 5 says
+    return _drop_whole_days(before, vanished, day_min)
+
+
 def detect_events(
     snapshots: Iterable[tuple[str | datetime | int, Sequence[int] | np.ndarray]],
     interval_minutes: float = 15,
@@ -167,9 +182,9 @@ def detect_events(
             prev, prev_t = cur, t
             continue
         same = cur is prev or (len(cur) == len(prev) and np.array_equal(cur, prev))
-        live = same or (
-            t - prev_t <= max_gap_minutes and not (len(prev) and prev[0] < prev_t - stale_minutes)
-        )
+        stale = bool(len(prev)) and prev[0] < prev_t - stale_minutes
+        gap = t - prev_t > max_gap_minutes
+        live = same or not (gap or stale)
         mass = False
         if live and not same:
             lo, hi = t + grace_minutes, _horizon(prev)
@@ -195,6 +210,10 @@ def detect_events(
         if same:
             prev_t = t
             continue
+        if gap and not (same or stale):
+            taken = _taken_in_gap(prev, cur, (prev_t, t), cutoffs, grace_minutes, mass_min,
+                                  mass_share, day_min)  # fmt: skip
+            booked = np.union1d(booked, taken)
         back = booked[_member(booked, cur)] if len(booked) else _EMPTY
         if live:  # an erratic update hides slots; it does not show booked ones free
             if not mass:
