@@ -63,6 +63,23 @@ def parse_slot(text: str, where: str) -> datetime:
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"\d{2}:\d{2}")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def is_day(value: Any) -> bool:
+    """``YYYY-MM-DD`` naming a real date."""
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (JSON ``true`` is no count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def day_times_slots(day_text: Any, times: Any, where: str) -> list[datetime]:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import ScrapeError
 from ..model import Location, ParsedSnapshot
 from . import pages
-from .common import parse_slot
+from .common import is_day, is_int, parse_slot
 from .family import Family
 from .pages import PageError, PageView
 from .payload import SLOT, Payload
@@ -44,7 +44,6 @@ DAY_FORMAT = "Y-m-d"
 ALL_DISABLED = "flexappoint: API lists every day of the month as disabled (no free time)"
 NO_TIME = "flexappoint: API answered an empty time list"
 
-_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME_RE = re.compile(r"\d{2}:\d{2}", re.ASCII)
 PAYLOAD = Payload(NAME)
 _PAIR_RE = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*", re.ASCII)
@@ -85,16 +84,6 @@ def _request(url: str | None) -> tuple[str | None, dict[str, str]]:
     return None, query
 
 
-def _is_day(value: Any) -> bool:
-    if not isinstance(value, str) or not _DAY_RE.fullmatch(value):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _month(query: dict[str, str], items: list[str], url: str | None) -> tuple[int, int]:
     """The month a ``disabled-days`` answer covers: the URL's, else its days' one."""
     year, month = query.get("year", ""), query.get("month", "")
@@ -110,7 +99,7 @@ def _month(query: dict[str, str], items: list[str], url: str | None) -> tuple[in
 def _disabled(items: list[str], query: dict[str, str], url: str | None) -> PageView:
     year, month = _month(query, items, url)
     for i, day in enumerate(items):
-        if not _is_day(day) or (int(day[:4]), int(day[5:7])) != (year, month):
+        if not is_day(day) or (int(day[:4]), int(day[5:7])) != (year, month):
             raise PageError(
                 f"flexappoint disabled days: item {i} ({day!r}) is no day of {year}-{month:02d}",
                 url=url,
@@ -129,7 +118,7 @@ def _disabled(items: list[str], query: dict[str, str], url: str | None) -> PageV
 
 def _times(items: list[Any], query: dict[str, str], url: str | None) -> PageView:
     day = query.get("date")
-    if not _is_day(day):
+    if not is_day(day):
         raise PageError(
             "flexappoint times: the answer names no date; read it with its request URL", url=url
         )
@@ -145,7 +134,7 @@ def _times(items: list[Any], query: dict[str, str], url: str | None) -> PageView
                 or not pages.find_time(value)
             ):
                 raise PageError(f"flexappoint times: item {i} has an odd {key!r}", url=url)
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        if not is_int(count) or count < 0:
             raise PageError(f"flexappoint times: item {i} has an odd 'count' {count!r}", url=url)
         times.append({"start": f"{day} {start}", "end": end, "count": count})
         if count:
@@ -279,7 +268,7 @@ async def scrape(source: Any, session: Any, weeks: int, now: datetime) -> dict[s
 
 
 def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return is_int(value) and value >= 1
 
 
 def _department_location(where: str, entry: dict[str, Any]) -> Location:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 
+from ..families.common import is_day
 from ..families.zms import protocol as p
 from .model import SimWorld
 from .offices import Location, Service, SimSource
@@ -164,7 +165,7 @@ def catalogue(src: SimSource) -> dict:
 
 
 def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text and p.is_day(text) else None
+    return date.fromisoformat(text) if text and is_day(text) else None
 
 
 def _free(world: SimWorld, src: SimSource, oids: list[str], day: date, now) -> dict[str, list]:

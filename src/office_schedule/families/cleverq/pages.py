@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import pages
+from ..common import is_day, is_int
 from ..pages import PageError, PageView
 
 NAME = "cleverq"
@@ -50,7 +50,6 @@ NO_SERVICE = "cleverq: the site lists no service"
 _KEY_RE = re.compile(
     r"booking_session_key(?:&quot;|\")\s*:\s*(?:&quot;|\")([A-Za-z0-9_\-]+)(?:&quot;|\")"
 )
-_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME_RE = re.compile(r"\d{2}:\d{2}", re.ASCII)
 
 
@@ -100,20 +99,6 @@ def _subtask_of(url: str | None) -> str:
         return "the requested subtask"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_day(value: Any) -> bool:
-    if not isinstance(value, str) or not _DAY_RE.fullmatch(value):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------- readers
 
 
@@ -136,7 +121,7 @@ def _index(text: str, url: str | None) -> PageView:
 
 def _site_info(value: dict[str, Any], url: str | None) -> PageView:
     site_id, services = value.get("id"), value.get("services")
-    if not _is_int(site_id) or not isinstance(services, list):
+    if not is_int(site_id) or not isinstance(services, list):
         raise PageError("cleverq site info: no integer 'id' or no 'services' list", url=url)
     out = []
     for i, service in enumerate(services):
@@ -144,14 +129,14 @@ def _site_info(value: dict[str, Any], url: str | None) -> PageView:
         if not isinstance(service, dict):
             raise PageError(f"{where} is not an object", url=url)
         sid, name, subtasks = service.get("id"), service.get("name"), service.get("subtasks")
-        if not _is_int(sid) or not isinstance(name, str) or not isinstance(subtasks, list):
+        if not is_int(sid) or not isinstance(name, str) or not isinstance(subtasks, list):
             raise PageError(f"{where} lacks an integer 'id', a 'name' or 'subtasks'", url=url)
         items = []
         for j, sub in enumerate(subtasks):
             if not isinstance(sub, dict):
                 raise PageError(f"{where}.subtasks[{j}] is not an object", url=url)
             tid, tname, units = sub.get("id"), sub.get("name"), sub.get("initial_duration")
-            if not _is_int(tid) or not isinstance(tname, str) or not _is_int(units) or units < 1:
+            if not is_int(tid) or not isinstance(tname, str) or not is_int(units) or units < 1:
                 raise PageError(
                     f"{where}.subtasks[{j}] lacks an integer 'id', a 'name' or a positive "
                     f"'initial_duration'",
@@ -177,7 +162,7 @@ def _days(value: dict[str, Any], url: str | None) -> PageView:
     days = []
     for i, item in enumerate(listed):
         day = item.get("day") if isinstance(item, dict) else item
-        if not _is_day(day):
+        if not is_day(day):
             raise PageError(f"cleverq day list: entry {i} has no usable 'day' ({day!r})", url=url)
         days.append(day)
     if days:
@@ -190,7 +175,7 @@ def _days(value: dict[str, Any], url: str | None) -> PageView:
 def _times(value: dict[str, Any], url: str | None) -> PageView:
     day, listed = value.get("day"), value["available_time_slots"]
     _, query = _query(url)
-    if not _is_day(day) or not isinstance(listed, list):
+    if not is_day(day) or not isinstance(listed, list):
         raise PageError("cleverq time slots: no usable 'day' or no slot list", url=url)
     if query.get("day") not in (None, day):
         raise PageError(f"cleverq time slots: the answer is for {day}, not {query['day']}", url=url)
@@ -202,7 +187,7 @@ def _times(value: dict[str, Any], url: str | None) -> PageView:
         outdated = slot.get("outdated")
         if not isinstance(time, str) or not _TIME_RE.fullmatch(time) or not pages.find_time(time):
             raise PageError(f"cleverq time slots: entry {i} has an odd 'time_of_slot'", url=url)
-        if not _is_int(available) or available < 0 or not isinstance(outdated, bool):
+        if not is_int(available) or available < 0 or not isinstance(outdated, bool):
             raise PageError(
                 f"cleverq time slots: entry {i} has an odd 'available' or 'outdated'", url=url
             )

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import pages
+from ..common import is_int
 from ..pages import Office, PageError, PageView
 
 NAME = "konsentas"
@@ -56,7 +57,7 @@ UNVERIFIED = "anonymous timeslot access is unverified"
 
 def _int(value: Any) -> int | None:
     """An integer or a digit string as int; None otherwise."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)

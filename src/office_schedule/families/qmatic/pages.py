@@ -20,11 +20,11 @@ The API has no "nothing free" text: the markers below name its explicit empty li
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .. import pages
+from ..common import is_day, is_int
 from ..pages import Office, PageError, PageView
 
 NAME = "qmatic"
@@ -47,7 +47,6 @@ NO_BRANCH = "qmatic: API listed no branch for service"
 NO_DATE = "qmatic: API answered an empty date list"
 NO_TIME = "qmatic: API answered an empty time list"
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME = re.compile(r"\d{2}:\d{2}", re.ASCII)
 #: a slot of the raw payload
 
@@ -88,19 +87,14 @@ def endpoint(url: str | None) -> tuple[str | None, dict[str, str]]:
 
 
 def _day(value: Any) -> str | None:
-    if not isinstance(value, str) or not _DAY.fullmatch(value):
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
+    return value if is_day(value) else None
 
 
 def _minutes(value: Any) -> int | None:
     """A service duration in minutes (None when missing); odd values raise ValueError."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if is_int(value) and value >= 0:
         return value
     raise ValueError(f"an odd duration {value!r}")
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import pages
+from ..common import is_day
 from ..pages import Office, PageView
 from .protocol import (
     APPOINTMENTS_BY_OFFICE,
@@ -32,7 +33,6 @@ from .protocol import (
     SLOT_NONE_CODES,
     captcha_flag,
     epoch_of,
-    is_day,
     local_text,
     local_time,
     office_id,

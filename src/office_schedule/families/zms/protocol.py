@@ -127,19 +127,7 @@ NO_SLOT_ANSWER = "zms: the API answered an empty appointment list"
 NO_OFFICE = "zms: offices-and-services lists no office for service"
 CAPTCHA_STATUS = "captcha required (scope.captchaActivatedRequired): not requested"
 
-_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _ID_RE = re.compile(r"\d{1,12}", re.ASCII)
-
-
-def is_day(value: object) -> bool:
-    """``YYYY-MM-DD`` naming a real date."""
-    if not isinstance(value, str) or not _DAY_RE.fullmatch(value):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
 
 
 def office_id(value: object) -> str | None:
