@@ -24,6 +24,7 @@ from office_schedule.families import resolve_politeness
 from office_schedule.fetch import Fetcher
 from office_schedule.simulate import SimServer, SimWorld
 from office_schedule.simulate.families import FAMILY_SERVERS
+from office_schedule.simulate.server import family_hosts
 from office_schedule.store import SQLiteStore
 from office_schedule.sweep import run_sweep
 
@@ -37,9 +38,9 @@ def main() -> int:
     args = parser.parse_args()
     chosen = args.family or list(FAMILY_SERVERS)
     world = SimWorld(seed=5, families={f: args.sources for f in chosen}, frozen=True)
-    kinds = list(dict.fromkeys(s.family for s in world.sources.values()))
-    hosts = tuple(f"127.0.0.{i}" for i in range(1, len(kinds) + 1))
-    assignment = {sid: hosts[kinds.index(s.family)] for sid, s in world.sources.items()}
+    assignment = family_hosts(world)
+    family_of = {host: world.sources[sid].family for sid, host in assignment.items()}
+    hosts = tuple(family_of)
     with SimServer(world, hosts=hosts, assignment=assignment) as srv:
         sources = srv.sources()
         base, per_host = resolve_politeness(sources)
@@ -59,7 +60,7 @@ def main() -> int:
         print(f"{'family':16s}{'requests':>9s}{'in flight':>10s}{'lanes':>6s}"
               f"{'shortest pause':>15s}{'gap':>6s}")  # fmt: skip
         violations = 0
-        for family, host in zip(kinds, hosts, strict=True):
+        for host, family in family_of.items():
             wanted = per_host.get(host, base)
             n = sum(1 for h, _, _ in srv.timeline if h == host)
             most, pause = srv.pace(host)

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .model import SimWorld
-from .server import FAULT_MODES, SimServer, parse_faults
+from .server import FAULT_MODES, SimServer, family_hosts, parse_faults
 
 __all__ = ["FAULT_MODES", "SimServer", "SimWorld", "parse_faults", "serve"]
 
@@ -60,10 +60,9 @@ def serve(
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         assignment = None
-        if hosts is None:  # each system on its own hosts, as in reality: own politeness lanes
-            kinds = list(dict.fromkeys(s.family for s in world.sources.values()))
-            hosts = tuple(f"127.0.0.{i}" for i in range(1, len(kinds) + 1)) or ("127.0.0.1",)
-            assignment = {sid: hosts[kinds.index(s.family)] for sid, s in world.sources.items()}
+        if hosts is None:
+            assignment = family_hosts(world)
+            hosts = tuple(dict.fromkeys(assignment.values())) or ("127.0.0.1",)
         with SimServer(
             world, hosts=hosts, port=port, latency=latency, faults=faults, assignment=assignment
         ) as srv:

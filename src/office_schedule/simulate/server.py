@@ -77,6 +77,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def family_hosts(world: SimWorld) -> dict[str, str]:
+    """Source id -> loopback address, one address per family (127.0.0.1, .2, ... in the
+    order the families first appear): real systems live on their own hosts, so a sweep keeps
+    each family's politeness on its own lane."""
+    kinds = list(dict.fromkeys(s.family for s in world.sources.values()))
+    return {sid: f"127.0.0.{kinds.index(s.family) + 1}" for sid, s in world.sources.items()}
+
+
 class SimServer:
     """Serve ``world`` over HTTP; use as a context manager."""
 
