@@ -80,12 +80,19 @@ class LocRun:
 
     def offered(self, slot: int, t: int) -> bool:
         """Whether the office still shows ``slot`` (free) at minute ``t``."""
-        if self.cutoff_lead is not None and slot - t < self.cutoff_lead:
-            return False
-        if self.cutoff_day is not None:
-            offset, clock = self.cutoff_day
-            return (slot // 1440 - offset) * 1440 + clock > t
-        return True
+        return bool(offered_mask(self, np.array([slot]), t)[0])
+
+
+def offered_mask(office, slots: np.ndarray, t: int) -> np.ndarray:
+    """Which slot minutes ``office`` (its ``cutoff_lead``/``cutoff_day``, as the simulator's
+    ``Location.offered``) still offers at minute ``t``."""
+    keep = np.ones(len(slots), dtype=bool)
+    if office.cutoff_lead is not None:
+        keep &= slots - t >= office.cutoff_lead
+    if office.cutoff_day is not None:
+        offset, clock = office.cutoff_day
+        keep &= (slots // 1440 - offset) * 1440 + clock > t
+    return keep
 
 
 def free_now(world: SimWorld, loc, now: datetime, cache: dict) -> np.ndarray:
@@ -101,11 +108,7 @@ def free_now(world: SimWorld, loc, now: datetime, cache: dict) -> np.ndarray:
     booked = np.array([minute(s) for s in loc.booked], dtype=np.int64)
     t = minute(now)
     grid = grid[grid > t]
-    if loc.cutoff_lead is not None:
-        grid = grid[grid - t >= loc.cutoff_lead]
-    if loc.cutoff_day is not None:
-        offset, clock = loc.cutoff_day
-        grid = grid[(grid // 1440 - offset) * 1440 + clock > t]
+    grid = grid[offered_mask(loc, grid, t)]
     return grid[~np.isin(grid, booked)]
 
 
