@@ -118,15 +118,7 @@ def scrape(module, params: dict[str, str], weeks: int = 4, now: datetime = NOW):
     source = Source(
         id=module.NAME, name=module.NAME, family=module.NAME, index_url="", params=params
     )
-
-    async def go():
-        fetcher = Fetcher(FAST)
-        try:
-            return await module.scrape(source, fetcher.session(), weeks, now)
-        finally:
-            await fetcher.aclose()
-
-    return asyncio.run(go())
+    return loop_scrape(module, source, now, weeks, FAST)
 
 
 def paths(httpserver) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 import pytest
@@ -16,8 +15,9 @@ from office_schedule.families import (
     leipzig,
     termed,
 )
-from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.simulate import SimServer, SimWorld
+
+from .familytools import loop_scrape
 
 MODULES = {
     "leipzig": leipzig,
@@ -28,23 +28,11 @@ MODULES = {
 }
 
 
-FAST = Politeness(min_gap=0, attempts=1, timeout=5)
 HOSTS = ("127.0.0.1", "127.0.0.2")
 WEEKS = 4
 SEEDS = (1, 2)
 #: a month end, so that calendars spanning months are exercised
 START = datetime(2021, 7, 26, 9, 30)
-
-
-def run_scrape(module, source, now: datetime, weeks: int = WEEKS):
-    async def go():
-        fetcher = Fetcher(FAST)
-        try:
-            return await module.scrape(source, fetcher.session(), weeks, now)
-        finally:
-            await fetcher.aclose()
-
-    return asyncio.run(go())
 
 
 def scrape_all(family: str, seed: int, scrape_weeks: int = WEEKS, **world_kw):
@@ -54,7 +42,7 @@ def scrape_all(family: str, seed: int, scrape_weeks: int = WEEKS, **world_kw):
     out = {}
     with SimServer(world, hosts=HOSTS) as srv:
         for source in srv.sources():
-            raw = run_scrape(MODULES[family], source, world.now(), scrape_weeks)
+            raw = loop_scrape(MODULES[family], source, world.now(), scrape_weeks)
             got = check_empty(MODULES[family].parse(raw), family).to_truth()
             out[source.id] = (world.truth(weeks=WEEKS)[source.id], got)
     return world, out
@@ -90,7 +78,7 @@ def test_every_location_without_slots_carries_the_sites_marker(family):
     with SimServer(world, hosts=HOSTS) as srv:
         for source in srv.sources():
             parsed = check_empty(
-                MODULES[family].parse(run_scrape(MODULES[family], source, world.now()))
+                MODULES[family].parse(loop_scrape(MODULES[family], source, world.now()))
             )
             for loc in parsed.locations.values():
                 assert loc.url, (source.id, loc.id)
@@ -128,7 +116,7 @@ def fault_error(family: str, mode: str):
     with SimServer(world, hosts=HOSTS, faults={sid: mode}) as srv:
         (source,) = srv.sources()
         with pytest.raises(ScrapeError) as info:
-            run_scrape(MODULES[family], source, world.now())
+            loop_scrape(MODULES[family], source, world.now())
     return info.value
 
 
@@ -155,5 +143,5 @@ def test_running_world_scrapes_without_errors(family):
     world = SimWorld(seed=7, families={family: 2}, speed=600)
     with SimServer(world, hosts=HOSTS) as srv:
         for source in srv.sources():
-            raw = run_scrape(MODULES[family], source, world.now())
+            raw = loop_scrape(MODULES[family], source, world.now())
             assert MODULES[family].parse(raw).locations
