@@ -28,6 +28,14 @@ class Source:
     enabled: bool = True
     note: str = ""
     interval_minutes: float = DEFAULT_INTERVAL_MINUTES
+    #: where the URL and parameters were seen (a public source, or ``discover: <page url>``)
+    evidence: str = ""
+    #: the date of that evidence: ``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY``
+    seen: str = ""
+    #: why a disabled source is not recorded
+    reason: str = ""
+    #: ``""`` or ``allowed-by-operator`` (permission to read despite robots.txt, see ``note``)
+    robots: str = ""
 
     @property
     def base_url(self) -> str:
@@ -48,6 +56,10 @@ class Source:
             "needs_include": "yes" if self.needs_include else "no",
             "enabled": "yes" if self.enabled else "no",
             "note": self.note,
+            "evidence": self.evidence,
+            "seen": self.seen,
+            "reason": self.reason,
+            "robots": self.robots,
             "interval_minutes": f"{self.interval_minutes:g}",
         }
 

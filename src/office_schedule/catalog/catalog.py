@@ -1,8 +1,12 @@
 """Load the shipped catalog (plus user catalogs that add or override entries) and select sources.
 
 A catalog is a CSV with the columns ``id, name, family, index_url, params, verify_certificate,
-needs_include, enabled, note`` and optionally ``interval_minutes``. ``params`` holds the
-family parameters as ``key=value`` pairs separated by ``;``.
+needs_include, enabled, note, evidence, seen, reason, robots`` and ``interval_minutes``; only
+``id`` and ``family`` are required, so older files still load. ``params`` holds the family
+parameters as ``key=value`` pairs separated by ``;``. ``evidence`` names where the URL was
+seen, ``seen`` its date (``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY``), ``reason`` why a row is
+disabled, ``robots`` is empty or ``allowed-by-operator``. The built-in catalog must give
+evidence and seen for every row and a reason for every disabled one.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import csv
 import fnmatch
 import io
+import re
 from collections.abc import Iterable, Sequence
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +34,13 @@ COLUMNS = (
     "needs_include",
     "enabled",
     "note",
+    "evidence",
+    "seen",
+    "reason",
+    "robots",
 )
+ROBOTS_VALUES = ("", "allowed-by-operator")
+_SEEN = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _TRUE = {"yes", "true", "1", "y", "on"}
 _FALSE = {"no", "false", "0", "n", "off", ""}
 
@@ -46,6 +58,36 @@ def parse_params(text: str) -> dict[str, str]:
     return params
 
 
+def seen_start(seen: str) -> date:
+    """The first day a ``seen`` value can mean (``2025-03`` -> 2025-03-01); ValueError if bad."""
+    match = _SEEN.fullmatch(seen.strip())
+    if not match:
+        raise ValueError(f"seen {seen!r} is not YYYY-MM-DD, YYYY-MM or YYYY")
+    year, month, day = (int(x) if x else 1 for x in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"seen {seen!r} is not a real date") from None
+
+
+def _evidence_fields(row: dict, builtin: bool, enabled: bool) -> dict[str, str]:
+    """The evidence columns of a row, checked; ValueError says what is wrong."""
+    fields = {k: (row.get(k) or "").strip() for k in ("evidence", "seen", "reason", "robots")}
+    if fields["seen"]:
+        seen_start(fields["seen"])
+    if fields["robots"] not in ROBOTS_VALUES:
+        raise ValueError(f"robots must be empty or 'allowed-by-operator', got {fields['robots']!r}")
+    if fields["robots"] and not (row.get("note") or "").strip():
+        raise ValueError("robots=allowed-by-operator needs a note saying who granted it")
+    if builtin:
+        missing = [k for k in ("evidence", "seen") if not fields[k]]
+        if not enabled and not fields["reason"]:
+            missing.append("reason (the row is disabled)")
+        if missing:
+            raise ValueError(f"a built-in row needs {', '.join(missing)}")
+    return fields
+
+
 def _flag(value: str | None, column: str, where: str, default: bool) -> bool:
     if value is None:
         return default
@@ -57,18 +99,25 @@ def _flag(value: str | None, column: str, where: str, default: bool) -> bool:
     raise CatalogError(f"{where}: column {column!r} must be yes/no, got {value!r}")
 
 
-def read_catalog_csv(text: str, origin: str) -> list[Source]:
-    """Parse catalog CSV text; ``origin`` names the file in error messages."""
+def read_catalog_csv(text: str, origin: str, builtin: bool = False) -> list[Source]:
+    """Parse catalog CSV text; ``origin`` names the file in error messages.
+
+    ``builtin`` also demands evidence and seen on every row and a reason on disabled ones.
+    """
     reader = csv.DictReader(io.StringIO(text))
     missing = {"id", "family"} - set(reader.fieldnames or ())
     if missing:
         raise CatalogError(f"{origin}: missing column(s) {', '.join(sorted(missing))}")
     sources = []
+    lines: dict[str, int] = {}
     for line_no, row in enumerate(reader, start=2):
         where = f"{origin}, line {line_no}"
         source_id = (row.get("id") or "").strip()
         if not source_id:
             raise CatalogError(f"{where}: empty id")
+        if source_id in lines:
+            raise CatalogError(f"{where}: id {source_id!r} already on line {lines[source_id]}")
+        lines[source_id] = line_no
         try:
             params = parse_params(row.get("params") or "")
             interval = float(row.get("interval_minutes") or DEFAULT_INTERVAL_MINUTES)
@@ -77,6 +126,11 @@ def read_catalog_csv(text: str, origin: str) -> list[Source]:
         if interval <= 0:
             raise CatalogError(f"{where} ({source_id}): interval_minutes must be positive")
         index_url = (row.get("index_url") or "").strip() or params.get("base_url", "")
+        enabled = _flag(row.get("enabled"), "enabled", where, True)
+        try:
+            evidence = _evidence_fields(row, builtin, enabled)
+        except ValueError as exc:
+            raise CatalogError(f"{where} ({source_id}): {exc}") from None
         source = Source(
             id=source_id,
             name=(row.get("name") or source_id).strip(),
@@ -85,9 +139,10 @@ def read_catalog_csv(text: str, origin: str) -> list[Source]:
             params=params,
             verify_tls=_flag(row.get("verify_certificate"), "verify_certificate", where, True),
             needs_include=_flag(row.get("needs_include"), "needs_include", where, False),
-            enabled=_flag(row.get("enabled"), "enabled", where, True),
+            enabled=enabled,
             note=(row.get("note") or "").strip(),
             interval_minutes=interval,
+            **evidence,
         )
         try:
             validate_source(source)
@@ -103,7 +158,7 @@ def builtin_catalog_text() -> str:
 
 def load_catalog(extra_files: Iterable[str | Path] = ()) -> dict[str, Source]:
     """The shipped catalog, then each extra file adding or overriding entries by id."""
-    sources = {s.id: s for s in read_catalog_csv(builtin_catalog_text(), "built-in catalog")}
+    sources = {s.id: s for s in read_catalog_csv(builtin_catalog_text(), "built-in catalog", True)}
     for path in extra_files:
         path = Path(path)
         try:
@@ -113,6 +168,15 @@ def load_catalog(extra_files: Iterable[str | Path] = ()) -> dict[str, Source]:
         for source in read_catalog_csv(text, str(path)):
             sources[source.id] = source
     return dict(sorted(sources.items()))
+
+
+def stale_sources(sources: Iterable[Source], today: date) -> list[Source]:
+    """Sources whose evidence (``seen``, from its first day) is older than a year, or absent."""
+    try:
+        cutoff = today.replace(year=today.year - 1)
+    except ValueError:  # 29 February
+        cutoff = today.replace(year=today.year - 1, day=28)
+    return [s for s in sources if not s.seen or seen_start(s.seen) < cutoff]
 
 
 def _split_patterns(patterns: Sequence[str] | None) -> list[str]:
