@@ -233,7 +233,7 @@ def test_fault_answers_are_read(fault, page, status):
     view = zms.read_page(body, url)
     assert (code, view.page, view.reader) == (status, page, "zms.api-error")
     with pytest.raises(PageError, match="an empty page"):
-        zms.read_page(answer(world, src, protocol.CALENDAR, "empty", **query)[0], url)
+        zms.read_page(answer(world, src, protocol.CALENDAR, "blank", **query)[0], url)
 
 
 def test_request_errors_of_the_api_are_error_pages_and_unknown_codes_raise():

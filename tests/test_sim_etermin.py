@@ -153,7 +153,7 @@ def test_truth_days_replay_the_month_walk(today, weeks):
 @pytest.mark.parametrize(
     ("fault", "message", "endpoint"),
     [
-        ("empty", r"empty service list for simstadt\d\d \(account closed", "servicegroupservice"),
+        ("closed", r"empty service list for simstadt\d\d \(account closed", "servicegroupservice"),
         ("garbage", r"unrecognised page: page titled 'Wartungsarbeiten'", "/api/timeslots?"),
     ],
 )

@@ -85,7 +85,7 @@ def test_choices_parameter_narrows_the_walk():
         ("expired", ScrapeError, f"process.: the API says code 1: {ks.EXPIRED_TEXT}", "NextStep"),
         ("refused", ScrapeError, f"{ks.REFUSED_TEXT} .{kp.UNVERIFIED}.", kp.SLOTS_PATH),
         ("shape", PageError, f"not the documented shape .{kp.UNVERIFIED}.", kp.SLOTS_PATH),
-        ("empty", ScrapeError, r"the form offers no process \(form \d\)", kp.STARTUP_PATH),
+        ("closed", ScrapeError, r"the form offers no process \(form \d\)", kp.STARTUP_PATH),
         ("500", ScrapeError, "HTTP 500", kp.STARTUP_PATH),
     ],
 )

@@ -104,7 +104,7 @@ def test_services_and_branches_parameters_narrow_the_walk():
 @pytest.mark.parametrize(
     ("fault", "error", "message", "where"),
     [
-        ("empty", ScrapeError, r"catalogue lists no service \(tenant closed", "/services"),
+        ("closed", ScrapeError, r"catalogue lists no service \(tenant closed", "/services"),
         ("garbage", ScrapeError, "unrecognised page: page titled 'Wartungsarbeiten'", "/dates;"),
         ("throttle", BlockedError, "HTTP 429", "/dates;"),
         ("500", ScrapeError, "HTTP 500", "/services"),

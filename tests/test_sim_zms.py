@@ -133,7 +133,7 @@ def test_calendar_requests_name_the_horizon_and_one_day_each():
         ("blacklist", "BlockedError", "HTTP 403", 1),
         ("maintenance", "ScrapeError", "under maintenance.*serviceUnavailable.*HTTP 503", 1),
         ("captcha", "BlockedError", r"refuses us: Missing captcha token. \(captchaMissing\)", 2),
-        ("empty", "PageError", "unrecognised page: an empty page", 2),
+        ("blank", "PageError", "unrecognised page: an empty page", 2),
     ],
 )
 def test_every_fault_is_a_stored_error_with_a_clear_message(store, fault, error, message, count):

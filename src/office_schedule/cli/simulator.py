@@ -52,7 +52,29 @@ def simulate() -> None:
 @click.option(
     "--fault",
     multiple=True,
-    help="SOURCE=MODE, MODE one of down, 500, slow, garbage, truncated, dberror.",
+    help="SOURCE=MODE (repeatable): down, 500, slow, empty (nothing free), changed (a new "
+    "portal no reader knows) or a family's own mode (garbage, expired, ...). While serving: "
+    "GET /__fault__?source=SOURCE&mode=MODE (empty mode clears).",
+)
+@click.option(
+    "--municipalities",
+    default=0,
+    show_default=True,
+    help="Also serve N municipal websites (127.0.2.1..N, same port) linking to the sources; "
+    "GET /__sites__ lists the booking systems each links to.",
+)
+@click.option(
+    "--sites-out",
+    type=click.Path(dir_okay=False),
+    default="sites-sim.csv",
+    show_default=True,
+    help="Where to write the sites (name,url) when --municipalities is above 0.",
+)
+@click.option(
+    "--disallow",
+    multiple=True,
+    metavar="SOURCE",
+    help="Disallow this source in its host's robots.txt (repeatable).",
 )
 def simulate_serve(
     port,
@@ -67,8 +89,16 @@ def simulate_serve(
     flicker,
     behaviour,
     fault,
+    municipalities,
+    sites_out,
+    disallow,
 ):
-    """Serve simulated offices until Ctrl-C; GET /__truth__ returns the published slots."""
+    """Serve simulated offices until Ctrl-C; GET /__truth__ returns the published slots.
+
+    With --municipalities N also N municipal websites whose pages link to or embed the
+    booking systems (one with two systems, one whose robots.txt disallows everything, one
+    with a dead link, one without any); GET /__sites__ returns what each links to.
+    """
     from ..simulate import parse_faults, serve
     from ..simulate.families import FAMILY_SERVERS
 
@@ -81,6 +111,8 @@ def simulate_serve(
         )
     if not 0 <= hosts <= 250:
         raise click.BadParameter("must be between 0 and 250", param_hint="--hosts")
+    if not 0 <= municipalities <= 250:
+        raise click.BadParameter("must be between 0 and 250", param_hint="--municipalities")
     try:
         faults = parse_faults(list(fault))
         serve(
@@ -96,6 +128,9 @@ def simulate_serve(
             behaviour=behaviour,
             faults=faults,
             families={family: n_sources for family in chosen},
+            municipalities=municipalities,
+            sites_out=sites_out if municipalities else None,
+            disallow=disallow,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -553,6 +553,8 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
             return message_page("Bitte wählen Sie einen Standort und eine Dienstleistung.")
         number, service = query.get("dienstleisterlist", ""), query.get("anliegen[]", "")
         return _choose(world, src, number, service, request, changed=True)
+    elif path == "/terminvereinbarung/":  # the entry page the catalog and the towns link to
+        return message_page("Bitte wählen Sie eine Dienstleistung und einen Standort.")
     elif path == RESTART_PATH:
         number, service = request.query.get("providerList", ""), request.query.get("requestList")
         return _choose(world, src, number, service or "", request, changed=False)

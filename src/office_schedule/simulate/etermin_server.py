@@ -37,7 +37,7 @@ FAMILY = "etermin"
 #: the scraper walks every listed calendar and stores the empty ones with the API's answer
 TRUTH_SKIPS_EMPTY = False
 #: fault modes answered by this module (the others are handled by the HTTP layer)
-PAGE_FAULTS = ("empty", "garbage")
+PAGE_FAULTS = ("closed", "garbage")
 #: booking horizon (days) when a request names no usable ``appfuture``
 ACCOUNT_APPFUTURE = 60
 #: durations (minutes) handed out to the services that are not the chosen one
@@ -284,7 +284,7 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
     account = request.headers.get("webid", referer.lower()) == webid(src)
     endpoint = name[4:]
     if endpoint == "servicegroupservice":
-        if fault == "empty" or not account or query.get("w", webid(src)) != webid(src):
+        if fault == "closed" or not account or query.get("w", webid(src)) != webid(src):
             return json_reply([])
         return json_reply(services_json(src))
     if endpoint == "calendar":

@@ -19,8 +19,10 @@ from ..families import FAMILIES
 
 #: family -> its fake server module, as each family declares it (``Family.server``)
 FAMILY_SERVERS: dict[str, str] = {name: f.server for name, f in FAMILIES.items() if f.server}
-#: faults the HTTP layer produces for every family
-GENERIC_FAULTS = ("down", "500", "slow")
+#: faults the HTTP layer produces for every family: ``empty`` lets the world publish no free
+#: slot (each family renders its own "nothing free" answer), ``changed`` answers every request
+#: with a redesigned portal's page that no reader knows
+GENERIC_FAULTS = ("down", "500", "slow", "empty", "changed")
 
 
 def family_server(family: str) -> ModuleType:
@@ -32,7 +34,8 @@ def family_server(family: str) -> ModuleType:
 
 
 def fault_modes(family: str) -> tuple[str, ...]:
-    return GENERIC_FAULTS + tuple(family_server(family).PAGE_FAULTS)
+    own = family_server(family).PAGE_FAULTS
+    return GENERIC_FAULTS + tuple(m for m in own if m not in GENERIC_FAULTS)
 
 
 def all_fault_modes() -> tuple[str, ...]:

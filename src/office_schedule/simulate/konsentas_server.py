@@ -42,8 +42,8 @@ FAMILY = "konsentas"
 TRUTH_SKIPS_EMPTY = False
 #: ``throttle``: 429 on the start-up; ``expired``: the first step says the session expired;
 #: ``refused``: getTimeslot refuses the anonymous session; ``shape``: getTimeslot answers
-#: calendar events without ``recno``/``places``; ``empty``: the form offers no process
-PAGE_FAULTS = ("throttle", "expired", "refused", "shape", "empty")
+#: calendar events without ``recno``/``places``; ``closed``: the form offers no process
+PAGE_FAULTS = ("throttle", "expired", "refused", "shape", "closed")
 OPTION_BASE = 5000
 EXPIRED_TEXT = "Ihre Sitzung ist abgelaufen. Bitte laden Sie die Seite neu."
 REFUSED_TEXT = "Keine Berechtigung für diese Anfrage."
@@ -139,7 +139,7 @@ def _startup(src: SimSource, request: SimRequest, fault) -> Reply:
     if query.get("signupform_id") != form_id(src) or query.get("queryParameter[signup_new]") != "1":
         return refusal("Das Formular wurde nicht gefunden.")
     jwt, op_id = new_jwt(src)
-    processes = [] if fault == "empty" else catalogue(src)[0]
+    processes = [] if fault == "closed" else catalogue(src)[0]
     return answer({"ota_jwt": jwt, "op_id": op_id, "op_conf": {"processes": processes}})
 
 

@@ -92,6 +92,8 @@ class SimWorld:
             for lid, loc in src.locations.items():
                 assign(loc, behaviour, random.Random(f"{seed}/{sid}/{lid}/behaviour"))
         self.log: list[dict[str, str]] = []
+        #: sources that publish no free slot at all (fault ``empty``): every page is "nothing free"
+        self.booked_out: set[str] = set()
         self._lock = threading.RLock()
         self._real0 = time.monotonic()
         self._jump = timedelta(0)
@@ -234,6 +236,13 @@ class SimWorld:
         limit = self.flicker * 18446744073709551616.0  # 2**64
         return _mix(key + tick) < limit and not _mix(key + tick - 1) < limit
 
+    def set_booked_out(self, source_id: str, on: bool = True) -> None:
+        """Let a source publish no free slot (``on``) or its real ones again."""
+        if source_id not in self.sources:
+            raise ValueError(f"unknown source {source_id!r}")
+        with self._lock:
+            (self.booked_out.add if on else self.booked_out.discard)(source_id)
+
     @property
     def lock(self) -> threading.RLock:
         """Hold it for several reads that must see one state (server threads advance the world)."""
@@ -242,7 +251,7 @@ class SimWorld:
     def published_day(self, src: SimSource, loc_id: str, day: date, now: datetime) -> list[int]:
         """Free slot starts of one day as minutes after midnight, as published at ``now``."""
         loc = src.locations[loc_id]
-        if day < now.date() or day > self.last_day(loc, now):
+        if day < now.date() or day > self.last_day(loc, now) or src.id in self.booked_out:
             return []
         with self._lock:  # the booked set changes while other threads advance the world
             booked = loc.booked

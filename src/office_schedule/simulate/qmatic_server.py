@@ -29,9 +29,9 @@ from .pages import Reply, SimRequest, error_page, json_reply, page
 FAMILY = "qmatic"
 #: every branch is reported, the empty ones with the API's empty answer
 TRUTH_SKIPS_EMPTY = False
-#: ``empty``: no service in the catalogue; ``garbage``: a maintenance page for the dates;
+#: ``closed``: no service in the catalogue; ``garbage``: a maintenance page for the dates;
 #: ``throttle``: HTTP 429 with a long Retry-After for the dates
-PAGE_FAULTS = ("empty", "garbage", "throttle")
+PAGE_FAULTS = ("closed", "garbage", "throttle")
 APP = "/qmaticwebbooking"
 TIMEZONE = "Europe/Berlin"
 #: service durations (minutes) handed out by a hash of the service
@@ -195,9 +195,9 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
         return error_page("Not Found", status=404)
     kind, values = endpoint(f"http://sim{path}")
     if kind == "services":
-        return json_reply([] if fault == "empty" else [data for _, data in services(src)])
+        return json_reply([] if fault == "closed" else [data for _, data in services(src)])
     if kind == "service-groups":
-        return json_reply([] if fault == "empty" else service_groups(src))
+        return json_reply([] if fault == "closed" else service_groups(src))
     if kind == "branches":
         svc = _service_by_id(src, values.get("servicePublicId", ""))
         if svc is None or not PUBLIC_ID.fullmatch(values.get("servicePublicId", "")):

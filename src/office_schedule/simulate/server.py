@@ -3,7 +3,8 @@
 One ``ThreadingHTTPServer`` per host address (127.0.0.1, 127.0.0.2, … all work on Linux
 loopback); sources are spread over the hosts round-robin under the prefix ``/{source_id}``.
 ``/__truth__`` (optional ``?weeks=N``), ``/__log__`` and ``/__now__`` expose the ground truth
-on every host; they are not recorded in ``request_log``.
+on every host, ``/__fault__?source=SID&mode=MODE`` changes a fault while serving; these are
+not recorded in ``request_log``. ``/robots.txt`` answers the host's text (``robots``) or 404.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -22,10 +23,35 @@ from ..catalog.catalog import COLUMNS, Source
 from ..families import FAMILIES
 from .families import all_fault_modes, family_server, fault_modes
 from .model import SimWorld, fmt
-from .pages import Reply, SimRequest, error_page, json_reply
+from .pages import HTML, Reply, SimRequest, error_page, json_reply
 
 FAULT_MODES = all_fault_modes()
 SLOW_SECONDS = 30.0
+TEXT = "text/plain; charset=utf-8"
+
+#: fault ``changed``: the site was moved to a new portal whose shell no reader knows
+CHANGED_PAGE = """<!DOCTYPE html>
+<html lang="de">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Neues Terminportal</title>
+<link rel="stylesheet" href="/portal/assets/app.7c41e2.css">
+</head>
+<body class="portal">
+<div id="portal-root" data-portal-version="2.0">
+  <header class="portal-header"><span class="portal-logo">Neues Terminportal</span></header>
+  <main class="portal-main">
+    <h1>Neues Terminportal</h1>
+    <p>Wir haben unsere Online-Buchung erneuert. Bitte aktivieren Sie JavaScript, um die
+    Anwendung zu laden.</p>
+  </main>
+  <footer class="portal-footer">&copy; Stadtverwaltung</footer>
+</div>
+<script src="/portal/assets/app.7c41e2.js" defer></script>
+</body>
+</html>
+"""
 
 
 def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
@@ -46,6 +72,13 @@ def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, 
             known = ", ".join(all_fault_modes())
             raise ValueError(f"unknown fault mode {mode!r} for {sid} ({known})")
     return pairs
+
+
+def _is_agent(line: str, agent: str | None = None) -> bool:
+    """A robots.txt ``User-agent`` line (naming ``agent``, if given)."""
+    name, _, value = line.partition(":")
+    named = value.split("#")[0].strip()
+    return name.strip().lower() == "user-agent" and (agent is None or named == agent)
 
 
 def _cookies(header: str) -> dict[str, str]:
@@ -85,7 +118,78 @@ def family_hosts(world: SimWorld) -> dict[str, str]:
     return {sid: f"127.0.0.{kinds.index(s.family) + 1}" for sid, s in world.sources.items()}
 
 
-class SimServer:
+def serve_hosts(owner, hosts: Iterable[str], port: int, handler=_Handler):
+    """Bind one ``ThreadingHTTPServer`` per host, all on one port (``port`` 0: the first free
+    one is tried on the others too) and serve each in a thread; ``owner._serve(handler)``
+    answers. Returns (servers, threads, host -> port)."""
+    servers: list[ThreadingHTTPServer] = []
+    threads: list[threading.Thread] = []
+    ports: dict[str, int] = {}
+    wanted = port
+    for host in hosts:
+        try:
+            httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError:
+            if wanted:
+                for other in servers:
+                    other.shutdown()
+                    other.server_close()
+                raise
+            httpd = ThreadingHTTPServer((host, 0), handler)
+        httpd.daemon_threads = True
+        httpd.sim = owner  # type: ignore[attr-defined]
+        httpd.sim_host = host  # type: ignore[attr-defined]
+        servers.append(httpd)
+        ports[host] = httpd.server_address[1]
+        port = port or httpd.server_address[1]  # try the same port on the other hosts
+        thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    return servers, threads, ports
+
+
+class LoopbackServers:
+    """One HTTP server thread per loopback host; ``start`` fills ``_servers``/``_threads``."""
+
+    _servers: list[ThreadingHTTPServer]
+    _threads: list[threading.Thread]
+
+    def start(self):  # pragma: no cover - each subclass binds its own handler
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        for httpd in self._servers:
+            httpd.shutdown()
+            httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers.clear()
+        self._threads.clear()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        try:
+            handler.send_response(reply.status)
+            handler.send_header("Content-Type", reply.content_type)
+            handler.send_header("Content-Length", str(len(reply.body)))
+            for key, value in reply.headers.items():
+                handler.send_header(key, value)
+            handler.end_headers()
+            if handler.command != "HEAD":
+                handler.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True
+
+
+class SimServer(LoopbackServers):
     """Serve ``world`` over HTTP; use as a context manager."""
 
     def __init__(
@@ -96,6 +200,7 @@ class SimServer:
         latency: float = 0.0,
         faults: Mapping[str, str] | Iterable[str] | None = None,
         assignment: Mapping[str, str] | None = None,
+        robots: Mapping[str, str] | None = None,
     ) -> None:
         self.world = world
         self.hosts = tuple(hosts) or ("127.0.0.1",)
@@ -106,12 +211,13 @@ class SimServer:
         if unknown:
             raise ValueError(f"faults name unknown source(s): {', '.join(sorted(unknown))}")
         for sid, mode in self.faults.items():
-            family = world.sources[sid].family
-            if mode not in fault_modes(family):
-                raise ValueError(
-                    f"fault {mode!r} is not simulated for {sid} (family {family}: "
-                    f"{', '.join(fault_modes(family))})"
-                )
+            self._check_fault(sid, mode)
+            if mode == "empty":
+                world.set_booked_out(sid)
+        #: host -> robots.txt text; hosts without one answer 404
+        self.robots: dict[str, str] = dict(robots or {})
+        #: extra ``/__NAME__`` endpoints: name -> query -> JSON data (e.g. ``__sites__``)
+        self.internal: dict[str, Callable[[dict[str, str]], object]] = {}
         self.slow_seconds = SLOW_SECONDS
         self.request_log: list[tuple[str, str]] = []
         #: (host, arrival, answered) per request, monotonic seconds: politeness as the host sees it
@@ -132,43 +238,60 @@ class SimServer:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> SimServer:
-        port = self.port
-        for host in self.hosts:
-            try:
-                httpd = ThreadingHTTPServer((host, port), _Handler)
-            except OSError:
-                if self.port:
-                    self.stop()
-                    raise
-                httpd = ThreadingHTTPServer((host, 0), _Handler)
-            httpd.daemon_threads = True
-            httpd.sim = self  # type: ignore[attr-defined]
-            httpd.sim_host = host  # type: ignore[attr-defined]
-            self._servers.append(httpd)
-            self._ports[host] = httpd.server_address[1]
-            port = port or httpd.server_address[1]  # try the same port on the other hosts
-            thread = threading.Thread(
-                target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._servers, self._threads, self._ports = serve_hosts(self, self.hosts, self.port)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        for httpd in self._servers:
-            httpd.shutdown()
-            httpd.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._servers.clear()
-        self._threads.clear()
+        super().stop()
 
-    def __enter__(self) -> SimServer:
-        return self.start()
+    # -- faults and robots.txt -----------------------------------------------------------
+    def _check_fault(self, source_id: str, mode: str) -> None:
+        src = self.world.sources.get(source_id)
+        if src is None:
+            raise ValueError(f"fault names unknown source {source_id!r}")
+        if mode not in fault_modes(src.family):
+            raise ValueError(
+                f"fault {mode!r} is not simulated for {source_id} (family {src.family}: "
+                f"{', '.join(fault_modes(src.family))})"
+            )
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def set_fault(self, source_id: str, mode: str | None) -> None:
+        """Switch a source's fault while serving (None: answer normally again)."""
+        if mode is not None:
+            self._check_fault(source_id, mode)
+        elif source_id not in self.world.sources:
+            raise ValueError(f"fault names unknown source {source_id!r}")
+        with self._lock:
+            faults = dict(self.faults)
+            if mode is None:
+                faults.pop(source_id, None)
+            else:
+                faults[source_id] = mode
+            self.faults = faults  # replaced whole: handler threads read it without the lock
+            self.world.set_booked_out(source_id, mode == "empty")
+
+    def disallow(self, source_id: str) -> str:
+        """Disallow one source's paths for every user agent in its host's robots.txt."""
+        if source_id not in self.world.sources:
+            raise ValueError(f"unknown source {source_id!r}")
+        host = self.assignment[source_id]
+        rules = f"Disallow: /{source_id}/\nDisallow: /{source_id}\n"
+        with self._lock:
+            text = self.robots.get(host, "")
+            lines = text.splitlines(keepends=True)
+            at = next((i for i, ln in enumerate(lines) if _is_agent(ln, "*")), None)
+            if rules in text:
+                pass
+            elif at is None:
+                gap = "\n" if lines else ""
+                text = "".join(lines) + f"{gap}User-agent: *\n{rules}"
+            else:
+                while at + 1 < len(lines) and _is_agent(lines[at + 1]):
+                    at += 1  # the group's rules follow all of its user-agent lines
+                text = "".join(lines[: at + 1]) + rules + "".join(lines[at + 1 :])
+            self.robots[host] = text
+        return text
 
     # -- addresses and catalog -----------------------------------------------------------
     @property
@@ -251,6 +374,13 @@ class SimServer:
         started = time.monotonic()
         with self._lock:
             self.request_log.append((host, raw))
+        if path == "/robots.txt":
+            text = self.robots.get(host)
+            reply = Reply(body=text.encode(), content_type=TEXT) if text is not None else None
+            self._send(handler, reply or error_page("Seite nicht gefunden", status=404))
+            with self._lock:
+                self.timeline.append((host, started, time.monotonic()))
+            return
         try:
             self._answer(handler, host, path, query, form, split.query)
         finally:
@@ -275,7 +405,11 @@ class SimServer:
             self._stop.wait(self.latency)
         if fault == "500":
             reply = error_page("Interner Serverfehler", status=500)
+        elif fault == "changed":
+            reply = Reply(body=CHANGED_PAGE.encode("utf-8"), content_type=HTML)
         else:
+            if fault == "empty":
+                fault = None  # the world publishes nothing: each family's own empty answer
             request = SimRequest(
                 method=handler.command,
                 path=rest,
@@ -298,19 +432,15 @@ class SimServer:
                 data = list(self.world.log)
         elif name == "__now__":
             data = {"now": fmt(self.world.now())}
+        elif name == "__fault__":
+            sid, mode = query.get("source", ""), query.get("mode", "")
+            try:
+                self.set_fault(sid, mode or None)
+            except ValueError as exc:
+                return json_reply({"error": str(exc)}, status=400)
+            data = {"source": sid, "mode": mode or None}
+        elif name in self.internal:
+            data = self.internal[name](query)
         else:
             return error_page("Seite nicht gefunden", status=404)
         return json_reply(data)
-
-    @staticmethod
-    def _send(handler: _Handler, reply: Reply) -> None:
-        try:
-            handler.send_response(reply.status)
-            handler.send_header("Content-Type", reply.content_type)
-            handler.send_header("Content-Length", str(len(reply.body)))
-            for key, value in reply.headers.items():
-                handler.send_header(key, value)
-            handler.end_headers()
-            handler.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            handler.close_connection = True

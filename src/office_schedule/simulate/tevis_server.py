@@ -42,7 +42,10 @@ def start_page(src: SimSource) -> Reply:
         f'<ul class="list-unstyled">\n{links}\n</ul>\n'
         '<p><a href="impressum">Impressum</a> · <a href="datenschutz">Datenschutz</a></p>'
     )
-    return page(f"Terminvereinbarung – {src.name}", body)
+    reply = page(f"Terminvereinbarung – {src.name}", body)
+    # every real TEVIS page, 2021 skin or today's, identifies itself by this body class
+    reply.body = reply.body.replace(b"<body>", b'<body class="TEVISWEB">', 1)
+    return reply
 
 
 def garbage_page(src: SimSource) -> Reply:

@@ -31,14 +31,14 @@ from ..families.common import is_day
 from ..families.zms import protocol as p
 from .model import SimWorld
 from .offices import Location, Service, SimSource
-from .pages import JSON, Reply, SimRequest, error_page
+from .pages import JSON, Reply, SimRequest, error_page, page
 
 FAMILY = "zms"
 TRUTH_SKIPS_EMPTY = False
 #: ``ratelimit`` 429 and ``blacklist`` 403 on every request (the middlewares' answers),
 #: ``maintenance`` 503 ``serviceUnavailable``, ``captcha`` = ``captchaMissing`` and
-#: ``empty`` = an empty HTTP 200 body on the availability requests
-PAGE_FAULTS = ("ratelimit", "blacklist", "maintenance", "captcha", "empty")
+#: ``blank`` = an empty HTTP 200 body on the availability requests
+PAGE_FAULTS = ("ratelimit", "blacklist", "maintenance", "captcha", "blank")
 PREFIX = {"calendar": "/buergeransicht/api/citizen", "by-office": "/buergeransicht/api/citizen"}
 PREFIX["backend"] = "/buergeransicht/api/backend"
 CAPTCHA_OFFICE_NAME = "Schnellschalter"
@@ -350,6 +350,23 @@ def truth_days(now: datetime, weeks: int) -> list[date]:
     return _span(today, today + timedelta(days=min(7 * weeks, p.MAX_FUTURE_DAYS)))
 
 
+#: the citizen view's page; its ``#/services/{id}`` route is read by the browser only
+BOOKING_PAGE = "/buergerservice/terminvereinbarung.html"
+
+
+def booking_page(src: SimSource) -> Reply:
+    """The page hosting the ``zms-appointment`` web component (zmscitizenview markup);
+    the component is told its API as ``base-url`` (an assumption of the simulator)."""
+    root = f"/{src.id}"
+    body = (
+        f'<script src="{root}/buergeransicht/zms-appointment-webcomponent.js" type="module">'
+        "</script>\n<noscript>\n    <strong>Damit das Widget korrekt funktioniert, muss "
+        "Javascript aktiviert werden.</strong>\n</noscript>\n"
+        f'<zms-appointment base-url="{root}{PREFIX[generation(src)]}"></zms-appointment>'
+    )
+    return page("Terminvereinbarung Bürgeransicht", body)
+
+
 def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
     """(index_url, params) of the catalog row of this source's service."""
     sid = service_of(queried(src))
@@ -360,6 +377,8 @@ def catalog_entry(src: SimSource, base_url: str) -> tuple[str, dict[str, str]]:
 def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> Reply:
     """Answer a request (path relative to the source prefix)."""
     prefix = PREFIX[generation(src)] + "/"
+    if request.path == BOOKING_PAGE:
+        return booking_page(src)
     if not request.path.startswith(prefix):
         return error_page("Die angeforderte Seite wurde nicht gefunden.", status=404)
     if fault == "ratelimit":
@@ -386,7 +405,7 @@ def handle(world: SimWorld, src: SimSource, request: SimRequest, fault=None) -> 
         )
     if fault == "captcha":
         return errors("captchaMissing")
-    if fault == "empty":
+    if fault == "blank":
         return Reply(status=200, body=b"", content_type=JSON)
     if route == "calendar":
         return available_calendar(world, src, request.query)
