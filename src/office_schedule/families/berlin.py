@@ -48,7 +48,7 @@ from selectolax.lexbor import LexborNode as Node
 from ..clock import local_from_ts
 from ..errors import BlockedError, ParseError
 from ..model import Location, ParsedSnapshot
-from . import pages
+from . import pages, propose
 from .common import CheckedSession, day_times_slots, look_ahead_days, sorted_slots, to_id
 from .family import Family
 from .pages import Office, PageError, PageView, hhmm, node_text, title_of
@@ -545,6 +545,11 @@ FAMILY = Family(
     optional=("base_url", "request_delay"),
     politeness={"per_host_concurrency": 1, "min_gap": 3.0, "attempts": 1},
     fingerprints=(r"service\.berlin\.de",),
+    page_fingerprints=(
+        r" - Service Berlin - Berlin\.de\s*</title>",
+        r'class="calendar-month-table',
+    ),
+    propose=propose.berlin,
     server="office_schedule.simulate.berlin_server",
     disabled_by_default=True,
 )

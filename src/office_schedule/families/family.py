@@ -40,6 +40,11 @@ class Family:
     politeness: Mapping[str, Any] = field(default_factory=dict)
     #: regular expressions on a URL that identify a tenant of this system
     fingerprints: tuple[str, ...] = ()
+    #: regular expressions on a page body that confirm it is this system's booking page
+    page_fingerprints: tuple[str, ...] = ()
+    #: ``propose(url, body) -> (index_url, params)``: the catalog row of a booking page
+    #: (``discover``); ``CatalogError`` when a required parameter cannot be read
+    propose: Callable[[str, str], tuple[str, dict[str, str]]] | None = None
     #: the fake server module (``office_schedule.simulate.…``), imported only when simulating
     server: str | None = None
     #: why this system is not read at all (its catalog rows stay disabled)
@@ -54,7 +59,7 @@ class Family:
         object.__setattr__(self, "politeness", MappingProxyType(dict(self.politeness)))
         if self.refusal is None and not (self.scrape and self.parse and self.read_page):
             raise ValueError(f"family {self.name}: needs scrape, parse and read_page")
-        for pattern in self.fingerprints:
+        for pattern in (*self.fingerprints, *self.page_fingerprints):
             re.compile(pattern)
 
     @property
@@ -64,3 +69,9 @@ class Family:
     def matches(self, url: str) -> bool:
         """Whether ``url`` looks like a tenant of this system."""
         return any(re.search(p, url, re.IGNORECASE) for p in self.fingerprints)
+
+    def confirms(self, url: str, body: str) -> bool:
+        """Whether ``url`` or the page ``body`` it answered identifies this system."""
+        return self.matches(url) or any(
+            re.search(p, body or "", re.IGNORECASE) for p in self.page_fingerprints
+        )

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ScrapeError
 from ..model import Location, ParsedSnapshot
-from . import pages
+from . import pages, propose
 from .common import is_day, is_int, parse_slot
 from .family import Family
 from .pages import PageError, PageView
@@ -297,5 +297,6 @@ FAMILY = Family(
     # sequential, 1 request/s per host (visitorstracker pauses between its requests)
     politeness={"per_host_concurrency": 1, "min_gap": 1.0},
     fingerprints=(r"flexappoint\.de",),
+    propose=propose.flexappoint,
     server="office_schedule.simulate.flexappoint_server",
 )

@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 
 from ..errors import BlockedError, ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from . import pages
+from . import pages, propose
 from .common import CheckedSession
 from .family import Family
 from .pages import Office, PageError, PageView
@@ -243,6 +243,8 @@ FAMILY = Family(
     optional=("base_url", "request_delay", "leistungsmerkmale"),
     politeness={"per_host_concurrency": 1, "min_gap": 0.7, "attempts": 1},
     fingerprints=(r"impfterminservice\.de",),
+    page_fingerprints=(r'"Zentrumsname"\s*:',),
+    propose=propose.impftermin,
     server="office_schedule.simulate.impftermin_server",
     disabled_by_default=True,
 )

@@ -30,7 +30,7 @@ from typing import Any
 from ..clock import OFFICE_TZ
 from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from . import pages
+from . import pages, propose
 from .common import parse_slot, sorted_slots, to_id
 from .family import Family
 from .pages import Office, PageView
@@ -185,5 +185,10 @@ FAMILY = Family(
     read_page=read_page,
     optional=("base_url",),
     fingerprints=(r"impfen-thueringen\.de",),
+    page_fingerprints=(
+        r'class="select-ort-area"',
+        r'name="ID_LIB_Ort"',
+    ),
+    propose=propose.impfthueringen,
     server="office_schedule.simulate.impfthueringen_server",
 )

@@ -39,7 +39,7 @@ from selectolax.lexbor import LexborNode as Node
 from ..clock import OFFICE_TZ
 from ..errors import ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from . import pages
+from . import pages, propose
 from .common import day_times_slots, sorted_slots
 from .family import Family
 from .pages import Office, PageView
@@ -531,5 +531,10 @@ FAMILY = Family(
     read_page=read_page,
     optional=("base_url",),
     fingerprints=(r"/tnv/?(\?|$)", r"START_OFFICE=", r"ekol"),
+    page_fingerprints=(
+        r"\bekol(?:Body|Container|StepBox2|CalendarMonthTable)\b",
+        r'name="PGUTSMSC"',
+    ),
+    propose=propose.leipzig,
     server="office_schedule.simulate.leipzig_server",
 )

@@ -40,7 +40,7 @@ from typing import Any
 from ..clock import OFFICE_TZ
 from ..errors import BlockedError, ParseError, ScrapeError
 from ..model import Location, ParsedSnapshot
-from . import pages
+from . import pages, propose
 from .common import parse_slot, sorted_slots
 from .family import Family
 from .pages import Office, PageError, PageView
@@ -312,5 +312,7 @@ FAMILY = Family(
     read_page=read_page,
     optional=("doc_ids", "max_doc_id", "api_url", "base_url"),
     fingerprints=(r"termed\.de",),
+    page_fingerprints=(r'"treatment_reasons"\s*:',),
+    propose=propose.termed,
     server="office_schedule.simulate.termed_server",
 )

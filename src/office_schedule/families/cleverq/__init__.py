@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from ...errors import BlockedError, ScrapeError
 from ...model import Location, ParsedSnapshot
+from .. import propose
 from ..family import Family
 from ..pages import PageError, PageView
 from ..payload import Payload
@@ -257,6 +258,11 @@ FAMILY = Family(
     # sequential; 1 request/s per host (the SIRI watcher polls a site every 180 s)
     politeness={"per_host_concurrency": 1, "min_gap": 1.0},
     fingerprints=(r"cleverq\.de",),
+    page_fingerprints=(
+        r"\bbooking_session_key\b",
+        r'data-react-class="PublicAppointments"',
+    ),
+    propose=propose.cleverq,
     server="office_schedule.simulate.cleverq_server",
 )
 

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from ...errors import ParseError, ScrapeError
 from ...model import Location, ParsedSnapshot
+from .. import propose
 from ..common import parse_slot, sorted_slots
 from ..family import Family
 from ..pages import PageError, PageView
@@ -358,6 +359,7 @@ FAMILY = Family(
     optional=("base_url", "mp_group"),
     politeness={"per_host_concurrency": 3, "min_gap": 0.1},
     fingerprints=(r"etermin\.net", r"qtermin\.de"),
+    propose=propose.etermin,
     server="office_schedule.simulate.etermin_server",
 )
 

@@ -27,6 +27,7 @@ from typing import Any
 from ...clock import OFFICE_TZ
 from ...errors import ScrapeError
 from ...model import Location, ParsedSnapshot
+from .. import propose
 from ..common import look_ahead_days
 from ..family import Family
 from ..pages import PageError, PageView
@@ -185,6 +186,11 @@ FAMILY = Family(
     # no stated limit; 1 request/s per host and one at a time is the safe ceiling of the notes
     politeness={"per_host_concurrency": 1, "min_gap": 1.0},
     fingerprints=(r"\.konsentas\.de",),
+    page_fingerprints=(
+        r"""id=["']ota-app["']""",
+        r"getOtaStartUp",
+    ),
+    propose=propose.konsentas,
     server="office_schedule.simulate.konsentas_server",
     # anonymous access to the timeslot list is unverified: sources run only when named
     disabled_by_default=True,

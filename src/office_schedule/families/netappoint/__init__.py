@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from .. import propose
 from ..family import Family
 from .classic import (
     Category,
@@ -52,5 +53,11 @@ FAMILY = Family(
     required=("base_url",),
     optional=("company", "extra"),
     fingerprints=(r"netappoint", r"index\.php\?company=", r"/termin/index\.php"),
+    page_fingerprints=(
+        r"\bnat_(?:calendar|casetypelist|wrapper)\b",
+        r"\bWEB_APPOINT_",
+        r'name="frm_casetype"',
+    ),
+    propose=propose.netappoint,
     server="office_schedule.simulate.netappoint_server",
 )

@@ -22,6 +22,7 @@ from typing import Any
 
 from ...errors import ScrapeError
 from ...model import Location, ParsedSnapshot
+from .. import propose
 from ..common import look_ahead_days
 from ..family import Family
 from ..pages import PageError, PageView
@@ -204,6 +205,8 @@ FAMILY = Family(
     # no stated limit; 1 request/s per host and one at a time is the safe ceiling of the notes
     politeness={"per_host_concurrency": 1, "min_gap": 1.0},
     fingerprints=(r"/qmaticwebbooking\b",),
+    page_fingerprints=(r"<title>\s*Qmatic Web Booking",),
+    propose=propose.qmatic,
     server="office_schedule.simulate.qmatic_server",
 )
 

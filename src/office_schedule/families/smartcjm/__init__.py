@@ -36,6 +36,7 @@ from typing import Any
 
 from ...errors import ParseError
 from ...model import Location, ParsedSnapshot
+from .. import propose
 from ..common import sorted_slots
 from ..family import Family
 from . import protocol
@@ -154,6 +155,11 @@ FAMILY = Family(
     # a 429's Retry-After is waited out once, then the source ends
     politeness={"per_host_concurrency": 1, "min_gap": 5.0, "attempts": 2, "timeout": 30.0},
     fingerprints=(r"smartcjm\.com", r"/m/[^/?#]+/extern/calendar\b"),
+    page_fingerprints=(
+        r'class="rc_appointment_wizard\b',
+        r"\bappointment_reserve\(",
+    ),
+    propose=propose.smartcjm,
     server="office_schedule.simulate.smartcjm_server",
 )
 

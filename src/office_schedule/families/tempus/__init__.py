@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 
 from ...errors import ParseError, ScrapeError
 from ...model import Location, ParsedSnapshot
+from .. import propose
 from ..common import look_ahead_days, parse_slot
 from ..family import Family
 from ..pages import PageError, PageView
@@ -307,6 +308,8 @@ FAMILY = Family(
     optional=("extra", "mp_group", "mp_max", "anlagentoken"),
     politeness={"per_host_concurrency": 3, "min_gap": 0.1},
     fingerprints=(r"tempus-termine\.com", r"[?&](anlagennr|anr)=\d+"),
+    page_fingerprints=(propose.TEMPUS_FORM,),
+    propose=propose.tempus,
     server="office_schedule.simulate.tempus_server",
 )
 

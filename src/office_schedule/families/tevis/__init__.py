@@ -17,6 +17,7 @@ from typing import Any
 
 from ...errors import ParseError
 from ...model import ParsedSnapshot
+from .. import propose
 from ..family import Family
 from . import classic, client, today
 from .pages import read_page
@@ -59,5 +60,11 @@ FAMILY = Family(
     required=("base_url",),
     optional=("mp_group",),
     fingerprints=(r"termine-reservieren\.(de|online)", r"\btevis", r"/select2\?md=\d+"),
+    page_fingerprints=(
+        r'class="TEVISWEB"',
+        r"/tvweb\.js\b",
+        r"\bdata-tevis-(cncname|calendars|cncid)\b",
+    ),
+    propose=propose.tevis,
     server="office_schedule.simulate.tevis_server",
 )

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from ...model import Location, ParsedSnapshot
+from .. import propose
 from ..family import Family
 from ..payload import TOP, Payload
 from . import protocol
@@ -89,6 +90,12 @@ FAMILY = Family(
         r"stadt\.muenchen\.de/buergerservice/terminvereinbarung",
         r"/buergeransicht/api/citizen",
     ),
+    page_fingerprints=(
+        r"<zms-appointment",
+        r'"captchaActivatedRequired"',
+        r'"errorCode"\s*:\s*"noAppointmentForThisScope"',
+    ),
+    propose=propose.zms,
     server="office_schedule.simulate.zms_server",
 )
 
