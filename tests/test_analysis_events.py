@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -151,8 +152,12 @@ def test_store_events_and_insights(store):
 
 
 def test_accuracy_clean_scenario():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    import accuracy
+    # loaded from its file: bench/ on sys.path would shadow libraries for later tests
+    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("bench_accuracy", path)
+    accuracy = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = accuracy  # dataclasses look their module up by name
+    spec.loader.exec_module(accuracy)
 
     runs, log = accuracy.simulate("clean", {}, days=2, n_sources=3)
     truth = accuracy.observable_truth(runs, log)

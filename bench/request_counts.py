@@ -7,7 +7,7 @@ flow (select2 -> location -> suggest) can be compared with what the reference as
 line: ``tevis_today_per_reference=X.XX`` (today's requests / the reference formula on the
 same tenants).
 
-    python bench/requests.py [--sources 8] [--weeks 4] [--seed 3]
+    python bench/request_counts.py [--sources 8] [--weeks 4] [--seed 3]
 """
 
 from __future__ import annotations
