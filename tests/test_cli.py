@@ -19,7 +19,7 @@ def invoke(*args, env=None):
 def test_list_formats():
     table = invoke("list")
     assert table.exit_code == 0 and "frankfurt" in table.output
-    md = invoke("list", "--format", "markdown").output.splitlines()
+    md = invoke("list", "--all", "--format", "markdown").output.splitlines()
     assert [c.strip() for c in md[0].split("|")] == ["", "name", "scraper", "url", ""]
     assert md[1].startswith("|:-----") and len({len(line) for line in md}) == 1
     cells = [[c.strip() for c in line.split("|")[1:4]] for line in md[2:]]
@@ -31,7 +31,7 @@ def test_list_formats():
     )
     assert ["Stadt Leipzig", "custom", leipzig] in cells
     assert len(cells) >= 200 and [c[0] for c in cells] == sorted(c[0] for c in cells)
-    rows = json.loads(invoke("list", "--format", "json", "-i", "fra*").output)
+    rows = json.loads(invoke("list", "--all", "--format", "json", "-i", "fra*").output)
     assert [r["id"] for r in rows][:2] == ["frankenthal", "frankfurt"]
     assert rows[1]["params"]["base_url"] == "https://tevis.ekom21.de/fra"
     csv_out = invoke("list", "--format", "csv", "--all", "-i", "westerwaldkreis").output

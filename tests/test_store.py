@@ -113,3 +113,33 @@ def test_lock_is_exclusive(tmp_path):
     b.acquire_lock()
     a.close()
     b.close()
+
+
+def test_migration_3_keeps_every_snapshot_and_slot_set(tmp_path):
+    """The snapshots table is rebuilt for the 'disallowed' status; nothing cascades away."""
+    from office_schedule.store import schema
+
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    for number, script in enumerate(schema.MIGRATIONS[:2]):
+        for statement in schema._split(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number + 1}")
+    conn.execute(
+        "INSERT INTO snapshots (id, source_id, taken_at, taken_ts, status) "
+        "VALUES (1, 's', '2026-12-01 10:00:00', 1.0, 'ok')"
+    )
+    conn.execute(
+        "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
+        "VALUES ('s', 'l', 1, 1, x'00')"
+    )
+    conn.close()
+    with SQLiteStore(path) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+        assert store.conn.execute("SELECT count(*) FROM slot_sets").fetchone()[0] == 1
+        assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        store.conn.execute(
+            "INSERT INTO snapshots (source_id, taken_at, taken_ts, status) "
+            "VALUES ('s', '2026-12-01 10:15:00', 2.0, 'disallowed')"
+        )

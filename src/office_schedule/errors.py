@@ -20,6 +20,14 @@ class BlockedError(ScrapeError):
     """The site throttles us or shows a captcha: stop asking, retry much later."""
 
 
+class DisallowedError(ScrapeError):
+    """robots.txt of the host disallows the URL; ``line`` is the rule that matched."""
+
+    def __init__(self, message: str, url: str | None = None, line: str = ""):
+        super().__init__(message, url)
+        self.line = line
+
+
 class ParseError(OfficeScheduleError):
     """A raw payload does not have the shape its family's parser expects."""
 

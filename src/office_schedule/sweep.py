@@ -17,7 +17,7 @@ from typing import Any
 
 from .catalog import Source
 from .clock import local_from_ts, local_now
-from .errors import ParseError, ScrapeError
+from .errors import DisallowedError, ParseError, ScrapeError
 from .families import SilentZeroError, check_empty, get_family
 from .fetch import Fetcher
 from .store import SQLiteStore
@@ -50,7 +50,9 @@ async def snapshot_source(
 ) -> SweepResult:
     """Scrape, parse and store one source; every failure becomes a stored error."""
     family = get_family(source.family)
-    session = fetcher.session(verify=source.verify_tls)
+    session = fetcher.session(
+        verify=source.verify_tls, obey_robots=source.robots != "allowed-by-operator"
+    )
     started = time.monotonic()
     raw: Any = None
     parsed = None
@@ -62,6 +64,8 @@ async def snapshot_source(
             family.scrape(source, session, weeks, local_now()), timeout=timeout
         )
         parsed = check_empty(family.parse(raw), source.family)
+    except DisallowedError as exc:
+        raw, error = None, ("Disallowed", f"{exc} ({exc.url})", exc.url)
     except ScrapeError as exc:
         error = (type(exc).__name__, str(exc), exc.url or session.last_url)
     except SilentZeroError as exc:

@@ -14,9 +14,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..catalog import Source, load_catalog, select_sources
+from ..catalog import Source, load_catalog, select_sources, stale_sources
+from ..clock import local_now
 from ..families import get_family, parse_checked, resolve_politeness
 from ..fetch import Fetcher, Politeness
+from ..fetch.robots import RobotsCache
 from ..store import SQLiteStore, open_store
 from ..sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
 from . import (
@@ -28,6 +30,7 @@ from . import (
     format_option,
     main,
 )
+from .health import make_monitor, notify_option
 
 # -- list ----------------------------------------------------------------------------------
 
@@ -67,14 +70,21 @@ def _markdown_table(sources: list[Source]) -> str:
 @main.command("list")
 @catalog_options
 @click.option("--all", "show_all", is_flag=True, help="Also disabled and needs-include sources.")
+@click.option(
+    "--stale",
+    is_flag=True,
+    help="Only sources whose evidence (seen) is older than a year; implies --all.",
+)
 @format_option("table", "markdown", "csv", "json")
-def list_cmd(catalogs, include, exclude, families, show_all, fmt) -> None:
+def list_cmd(catalogs, include, exclude, families, show_all, stale, fmt) -> None:
     """List the sources of the catalog."""
-    if show_all:
+    if show_all or stale:
         catalog = load_catalog(catalogs)
         sources = select_sources(catalog, include, exclude, families, everything=True)
     else:
         sources = _select(catalogs, include, exclude, families, require=False)
+    if stale:
+        sources = stale_sources(sources, local_now().date())
     if fmt == "markdown":
         click.echo(_markdown_table(sources))
     elif fmt == "csv":
@@ -87,9 +97,10 @@ def list_cmd(catalogs, include, exclude, families, show_all, fmt) -> None:
     elif fmt == "json":
         click.echo(json.dumps([s.as_row() | {"params": s.params} for s in sources], indent=2))
     else:
-        table = Table(title=f"{len(sources)} sources")
+        title = f"{len(sources)} {'stale ' if stale else ''}sources"
+        table = Table(title=title)
         reasons = {s.id: disabled_reason(s) for s in sources if not s.enabled}
-        columns = ["id", "name", "family", "url", "enabled", "every"]
+        columns = ["id", "name", "family", "url", "enabled", "every", "seen"]
         for col in columns + (["why disabled"] if reasons else []):
             table.add_column(col, overflow="fold")
         for s in sources:
@@ -97,12 +108,15 @@ def list_cmd(catalogs, include, exclude, families, show_all, fmt) -> None:
             if s.needs_include:
                 enabled += " (include)"
             row = [s.id, s.name, s.family, s.index_url, enabled, f"{s.interval_minutes:g} min"]
+            row.append(s.seen or "-")
             table.add_row(*row, *([reasons.get(s.id, "")] if reasons else []))
         console.print(table)
 
 
 def disabled_reason(source: Source) -> str:
-    """Why a source is not recorded: its note, else its family's refusal."""
+    """Why a source is not recorded: its reason, else its note, else its family's refusal."""
+    if source.reason:
+        return source.reason
     refusal = get_family(source.family).refusal
     return source.note or (f"refused: {refusal}" if refusal else "disabled")
 
@@ -137,7 +151,9 @@ def politeness_options(f: Callable) -> Callable:
     return f
 
 
-def _fetcher(sources: list[Source], per_host: int, gap: float, timeout: float) -> Fetcher:
+def _fetcher(
+    sources: list[Source], per_host: int, gap: float, timeout: float, store: SQLiteStore
+) -> Fetcher:
     """The shared client: the defaults, the families' own per-host values, explicit flags."""
     if per_host < 1:
         raise click.BadParameter("must be at least 1", param_hint="--per-host")
@@ -150,7 +166,7 @@ def _fetcher(sources: list[Source], per_host: int, gap: float, timeout: float) -
         if ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT
     }
     base, per_host_values = resolve_politeness(sources, overrides)
-    return Fetcher(base, host_overrides=per_host_values)
+    return Fetcher(base, host_overrides=per_host_values, robots=RobotsCache(store))
 
 
 def _summary_table(results: list[SweepResult]) -> Table:
@@ -165,7 +181,7 @@ def _summary_table(results: list[SweepResult]) -> Table:
         ("error", "left"),
     ):
         table.add_column(col, justify=justify, overflow="fold")
-    colors = {"ok": "green", "unchanged": "cyan", "error": "red"}
+    colors = {"ok": "green", "unchanged": "cyan", "error": "red", "disallowed": "blue"}
     for r in sorted(results, key=lambda r: r.source_id):
         table.add_row(
             r.source_id,
@@ -183,13 +199,18 @@ def _summary_table(results: list[SweepResult]) -> Table:
 @catalog_options
 @db_option
 @politeness_options
+@notify_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
-def snapshot(catalogs, include, exclude, families, db, weeks, per_host, gap, timeout, quiet):
+def snapshot(
+    catalogs, include, exclude, families, db, weeks, per_host, gap, timeout,
+    notify_urls, failing_after, degraded_after, quiet,
+):  # fmt: skip
     """Scrape the selected sources once and store their snapshots."""
     sources = _select(catalogs, include, exclude, families)
     with open_store(db) as store:
         store.acquire_lock()
-        fetcher = _fetcher(sources, per_host, gap, timeout)
+        fetcher = _fetcher(sources, per_host, gap, timeout, store)
+        monitor = make_monitor(store, notify_urls, failing_after, degraded_after)
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -206,8 +227,11 @@ def snapshot(catalogs, include, exclude, families, db, weeks, per_host, gap, tim
 
                     def done(result: SweepResult) -> None:
                         progress.update(task, advance=1, description=result.source_id)
+                        monitor.observe(result.source_id)
 
-                    return await run_sweep(sources, store, fetcher, weeks, on_result=done)
+                    results = await run_sweep(sources, store, fetcher, weeks, on_result=done)
+            await monitor.deliver()
+            return results
 
         results = asyncio.run(go())
     if not quiet:
@@ -220,16 +244,27 @@ def snapshot(catalogs, include, exclude, families, db, weeks, per_host, gap, tim
 @catalog_options
 @db_option
 @politeness_options
-def run(catalogs, include, exclude, families, db, weeks, per_host, gap, timeout):
+@notify_option
+def run(
+    catalogs, include, exclude, families, db, weeks, per_host, gap, timeout,
+    notify_urls, failing_after, degraded_after,
+):  # fmt: skip
     """Snapshot the selected sources forever, each on its own interval (Ctrl-C stops)."""
     sources = _select(catalogs, include, exclude, families)
     with open_store(db) as store:
         store.acquire_lock()
-        fetcher = _fetcher(sources, per_host, gap, timeout)
+        fetcher = _fetcher(sources, per_host, gap, timeout, store)
+        monitor = make_monitor(store, notify_urls, failing_after, degraded_after)
+        deliveries: set[asyncio.Task] = set()
 
         def report(r: SweepResult) -> None:
             line = f"{r.source_id}: {r.status} {r.locations} locations {r.slots} slots"
             err_console.print(line + (f" [red]{r.error}[/]" if r.error else ""), highlight=False)
+            monitor.observe(r.source_id)
+            if monitor.notifier and monitor.pending and not deliveries:
+                task = asyncio.get_running_loop().create_task(monitor.deliver())
+                deliveries.add(task)
+                task.add_done_callback(deliveries.discard)
 
         async def go() -> int:
             stop = asyncio.Event()
@@ -240,42 +275,16 @@ def run(catalogs, include, exclude, families, db, weeks, per_host, gap, timeout)
                 f"running {len(sources)} sources into {store.path}; Ctrl-C or SIGTERM stops"
             )
             async with fetcher:
-                return await run_forever(sources, store, fetcher, stop, weeks, on_result=report)
+                stored = await run_forever(sources, store, fetcher, stop, weeks, on_result=report)
+            await asyncio.gather(*deliveries, return_exceptions=True)
+            await monitor.deliver()
+            return stored
 
         stored = asyncio.run(go())
     err_console.print(f"stopped after {stored} snapshots")
 
 
-# -- status / show / reparse ---------------------------------------------------------------
-
-
-@main.command()
-@db_option
-@format_option("table", "json")
-def status(db, fmt):
-    """Per source: snapshots, changed, unchanged, errors, last ok, last error."""
-    with open_store(db, create=False) as store:
-        rows = store.status_summary()
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    table = Table(title=f"{len(rows)} sources in {db}")
-    for col in ("source", "snapshots", "changed", "unchanged", "errors", "last ok", "last error"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        err = ""
-        if r["last_error"]:
-            err = f"{r['last_error_at']} {r['last_error']}"
-        table.add_row(
-            r["source_id"],
-            str(r["snapshots"]),
-            str(r["changed"]),
-            str(r["unchanged"]),
-            f"[red]{r['errors']}[/]" if r["errors"] else "0",
-            r["last_ok"] or "-",
-            err,
-        )
-    console.print(table)
+# -- show / reparse ---------------------------------------------------------------
 
 
 @main.command()

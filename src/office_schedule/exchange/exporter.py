@@ -105,7 +105,8 @@ def weeks_of_sources(
         seen = set()
         for (day,) in store.conn.execute(
             "SELECT DISTINCT substr(taken_at, 1, 10) FROM snapshots WHERE source_id = ? "
-            "AND status != 'error' UNION SELECT DISTINCT substr(first_at, 1, 10) FROM segments "
+            "AND status IN ('ok', 'unchanged') "
+            "UNION SELECT DISTINCT substr(first_at, 1, 10) FROM segments "
             "WHERE source_id = ? UNION SELECT DISTINCT substr(last_at, 1, 10) FROM segments "
             "WHERE source_id = ?",
             (source_id, source_id, source_id),

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from ..errors import BlockedError, ScrapeError
+from .robots import RobotsCache
 from .settings import Politeness
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -68,8 +69,11 @@ class Fetcher:
         politeness: Politeness | None = None,
         host_overrides: Mapping[str, Politeness] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        robots: RobotsCache | None = None,
     ):
         self.politeness = politeness or Politeness()
+        #: when set, every request of a session that obeys robots.txt is checked first
+        self.robots = robots
         self.host_overrides = dict(host_overrides or {})
         self._transport = transport
         self._clients: dict[bool, httpx.AsyncClient] = {}
@@ -107,8 +111,24 @@ class Fetcher:
     def requests_per_host(self) -> dict[str, int]:
         return {host: lane.requests for host, lane in self._lanes.items()}
 
-    def session(self, verify: bool = True) -> Session:
-        return Session(self, verify)
+    def session(self, verify: bool = True, obey_robots: bool = True) -> Session:
+        return Session(self, verify, obey_robots)
+
+    async def read_robots(self, url: str) -> tuple[int | None, str]:
+        """GET a robots.txt through the host's lane: (status, body), None when unreachable."""
+        client = self._client(True)
+        for _ in range(5):  # RFC 9309 §2.3.1.2: follow at least five redirects
+            try:
+                response = await self.send_once(client.build_request("GET", url), True)
+            except ScrapeError as exc:
+                return None, str(exc)  # why it could not be read, for the message
+            if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            if response.status_code >= 400:
+                return response.status_code, ""
+            return response.status_code, response.content[:500_000].decode("utf-8", "replace")
+        return 404, ""  # too many redirects: treated as unavailable (§2.3.1.2)
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -184,9 +204,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 class Session:
     """One source's view of the fetcher: its own cookies, request count and last URL."""
 
-    def __init__(self, fetcher: Fetcher, verify: bool = True):
+    def __init__(self, fetcher: Fetcher, verify: bool = True, obey_robots: bool = True):
         self.fetcher = fetcher
         self.verify = verify
+        self.obey_robots = obey_robots
         self.cookies = httpx.Cookies()
         self.requests = 0
         self.last_url: str | None = None
@@ -217,13 +238,16 @@ class Session:
         ``redirect(asked, target)`` may correct a site's broken ``Location`` before it is
         followed.
         Raises :class:`ScrapeError` on a final HTTP error status (unless
-        ``allow_error_status``) and :class:`BlockedError` on 403/429.
+        ``allow_error_status``), :class:`BlockedError` on 403/429 and
+        :class:`DisallowedError` before a request that robots.txt disallows.
         """
         client = self.fetcher._client(self.verify)
         for _ in range(self.fetcher.politeness.max_redirects + 1):
             request = client.build_request(method, url, params=params, data=data, headers=headers)
             self.cookies.set_cookie_header(request)
             self.last_url = str(request.url)
+            if self.obey_robots and self.fetcher.robots is not None:
+                await self.fetcher.robots.check(self.last_url, self.fetcher.read_robots)
             self.requests += 1
             response = await self.fetcher.send_once(request, self.verify)
             self.cookies.extract_cookies(response)

@@ -75,6 +75,55 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (source_id, location_id)
     ) WITHOUT ROWID;
     """,
+    # 3: a snapshot may be 'disallowed' (robots.txt; the rule in error_message), so the
+    # table is rebuilt with the wider CHECK (SQLite's documented procedure, foreign keys
+    # off, see migrate); robots.txt reads per origin; the health state of each source and
+    # the log of its changes
+    """
+    CREATE TABLE snapshots_v3 (
+        id            INTEGER PRIMARY KEY,
+        source_id     TEXT NOT NULL,
+        taken_at      TEXT NOT NULL,
+        taken_ts      REAL NOT NULL,
+        status        TEXT NOT NULL
+                      CHECK (status IN ('ok', 'unchanged', 'error', 'disallowed')),
+        duration      REAL,
+        requests      INTEGER,
+        weeks         INTEGER,
+        n_locations   INTEGER,
+        n_slots       INTEGER,
+        error_class   TEXT,
+        error_message TEXT,
+        error_url     TEXT,
+        raw           BLOB,
+        raw_hash      TEXT
+    );
+    INSERT INTO snapshots_v3 SELECT * FROM snapshots;
+    DROP TABLE snapshots;
+    ALTER TABLE snapshots_v3 RENAME TO snapshots;
+    CREATE INDEX snapshots_source_time ON snapshots (source_id, taken_ts);
+    CREATE TABLE robots (
+        origin      TEXT PRIMARY KEY,            -- scheme://host[:port]
+        fetched_ts  REAL NOT NULL,
+        status      INTEGER,                     -- HTTP status; NULL: no connection
+        body        TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE health (
+        source_id   TEXT PRIMARY KEY,
+        state       TEXT NOT NULL,
+        since       TEXT NOT NULL,
+        detail      TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    CREATE TABLE health_log (
+        id          INTEGER PRIMARY KEY,
+        source_id   TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        old_state   TEXT,
+        new_state   TEXT NOT NULL,
+        detail      TEXT NOT NULL DEFAULT '',
+        notified    INTEGER NOT NULL DEFAULT 0   -- 1: every notification URL took it
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -99,11 +148,22 @@ def migrate(conn: sqlite3.Connection) -> int:
         raise RuntimeError(
             f"store schema version {version} is newer than this office-schedule ({SCHEMA_VERSION})"
         )
-    for number in range(version, SCHEMA_VERSION):
-        with transaction(conn):
-            for statement in _split(MIGRATIONS[number]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
+    if version == SCHEMA_VERSION:
+        return version
+    # a table rebuild must not cascade into slot_sets; the pragma only works outside a
+    # transaction, and foreign_key_check proves nothing dangles before it is turned back on
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        for number in range(version, SCHEMA_VERSION):
+            with transaction(conn):
+                for statement in _split(MIGRATIONS[number]):
+                    conn.execute(statement)
+                if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise RuntimeError(f"migration {number + 1} left dangling references")
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+    finally:
+        conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
     return SCHEMA_VERSION
 
 

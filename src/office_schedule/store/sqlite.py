@@ -35,6 +35,7 @@ from .codec import (
     payload_hash,
     slot_minutes,
 )
+from .monitor import MonitorRecords
 from .schema import migrate, transaction
 
 DEFAULT_DB = "office-schedule.db"
@@ -89,7 +90,7 @@ def open_store(db: str | os.PathLike | None = None, create: bool = True) -> SQLi
     return SQLiteStore(resolve_db_path(db), create=create)
 
 
-class SQLiteStore:
+class SQLiteStore(MonitorRecords):
     """The embedded default store."""
 
     def __init__(self, path: str | os.PathLike, create: bool = True):
@@ -171,11 +172,17 @@ class SQLiteStore:
         """Store one snapshot in one transaction and return its record.
 
         ``error`` is ``(class, message, url)``; a raw payload may accompany an error (a
-        parse failure), so a fixed parser can read it again later.
+        parse failure), so a fixed parser can read it again later. The class
+        ``Disallowed`` (robots.txt) stores a ``disallowed`` snapshot, its rule as message.
         """
         taken = taken_at.strftime(TIME_FORMAT)
         with transaction(self.conn):
-            if error is not None or parsed is None:
+            if error is not None and error[0] == "Disallowed":
+                snap_id = self._insert(
+                    source_id, taken, taken_ts, "disallowed", duration, requests, weeks,
+                    None, None, *error, None, None,
+                )  # fmt: skip
+            elif error is not None or parsed is None:
                 err_class, err_message, err_url = error or ("Error", "no parsed payload", None)
                 blob = compress_payload(raw) if raw is not None else None
                 digest = payload_hash(raw) if raw is not None else None
@@ -342,7 +349,8 @@ class SQLiteStore:
     def _row_states(self, source_id: str, start: str, end: str):
         snaps = self.conn.execute(
             "SELECT id, taken_at, taken_ts, status FROM snapshots WHERE source_id = ? "
-            "AND status != 'error' AND taken_at >= ? AND taken_at < ? ORDER BY taken_ts, id",
+            "AND status IN ('ok', 'unchanged') AND taken_at >= ? AND taken_at < ? "
+            "ORDER BY taken_ts, id",
             (source_id, start, end),
         ).fetchall()
         if not snaps:
@@ -435,7 +443,8 @@ class SQLiteStore:
         """Per source: counts by status, last ok time, last error."""
         rows = self.conn.execute(
             "SELECT source_id, count(*), sum(status = 'ok'), sum(status = 'unchanged'), "
-            "sum(status = 'error'), max(CASE WHEN status != 'error' THEN taken_at END), "
+            "sum(status = 'error'), max(CASE WHEN status IN ('ok', 'unchanged') THEN taken_at "
+            "END), "
             "max(taken_at) FROM snapshots GROUP BY source_id ORDER BY source_id"
         ).fetchall()
         rows = [list(r) for r in rows]
