@@ -102,6 +102,6 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-from . import data, pages, scrape, simulator  # noqa: E402,F401  (registers the commands)
+from . import data, discover, health, pages, scrape, simulator  # noqa: E402,F401  (registers the commands)
 
 __all__ = ["main"]
