@@ -184,3 +184,12 @@ def test_a_system_whose_page_lacks_a_required_id_gets_no_row_but_a_reason():
     assert rows[0]["evidence"] == "discover: https://flexhausen.example/termin"
     assert rows[0]["seen"] == "2026-12-01" and rows[0]["enabled"] == "yes"
     assert "departments" in found.problem
+
+
+def test_an_embedded_page_of_another_site_is_a_candidate_whatever_its_words():
+    html = '<iframe src="https://widgets.example/form/1/" title="Kfz"></iframe>'
+    ((url, text),) = links_of(html, "https://town.example/")
+    assert url == "https://widgets.example/form/1/"
+    from office_schedule.discover.crawler import BOOKING_WORDS
+
+    assert BOOKING_WORDS.search(text)

@@ -96,8 +96,14 @@ def links_of(html: str, base: str) -> list[tuple[str, str]]:
             continue
         if not target or target.startswith(("mailto:", "tel:", "javascript:", "#")):
             continue
-        text = node.text(strip=True) if node.tag in ("a", "area") else node.tag
-        found.append((urljoin(base, target.strip()), text or ""))
+        if node.tag in ("a", "area"):
+            text = node.text(strip=True) or node.attributes.get("title") or ""
+        elif node.tag in ("iframe", "frame"):
+            # an embedded page of another site is a widget: a candidate whatever it says
+            text = f"iframe {node.attributes.get('title') or ''} termin"
+        else:
+            text = node.attributes.get("title") or ""
+        found.append((urljoin(base, target.strip()), text))
     return found
 
 
@@ -114,6 +120,8 @@ async def crawl_site(
     site_host = urlsplit(url).hostname or ""
     queue: deque[tuple[str, int]] = deque([(urldefrag(url)[0], 0)])
     seen_pages = {queue[0][0]}
+    seen_paths = {urlsplit(url).path or "/"}
+    variants: list[tuple[str, int]] = []
     candidates: dict[str, Candidate] = {}
     while queue and result.pages_read < limits.pages:
         page_url, depth = queue.popleft()
@@ -156,10 +164,17 @@ async def crawl_site(
                 continue
             seen_pages.add(page)
             wanted = BOOKING_WORDS.search(link) or BOOKING_WORDS.search(text)
+            if parts.query and parts.path in seen_paths and not wanted:
+                variants.append((page, depth + 1))  # ?print=1 and the like: read last
+                continue
+            seen_paths.add(parts.path)
             (booking_first if wanted else rest).append((page, depth + 1))
         # booking-like pages jump the queue, so the page budget is spent where systems are
         queue.extendleft(reversed(booking_first))
         queue.extend(rest)
+        if not queue and variants:
+            queue.extend(variants)
+            variants.clear()
     if result.pages_disallowed and not result.pages_read:
         result.error = f"robots.txt of {site_host} disallows crawling the site"
         return result
@@ -189,7 +204,8 @@ async def confirm(candidate: Candidate, fetcher: Fetcher) -> None:
         return
     session = fetcher.session()
     try:
-        response = await session.get(candidate.url)
+        redirect = family.redirect if family is not None else None
+        response = await session.request("GET", candidate.url, redirect=redirect)
     except DisallowedError as exc:
         candidate.disallowed = exc.line
         candidate.problem = f"robots.txt disallows it ({exc.line})"

@@ -45,6 +45,9 @@ class Family:
     #: ``propose(url, body) -> (index_url, params)``: the catalog row of a booking page
     #: (``discover``); ``CatalogError`` when a required parameter cannot be read
     propose: Callable[[str, str], tuple[str, dict[str, str]]] | None = None
+    #: ``redirect(asked, target) -> url``: how the system's broken ``Location``s are mended
+    #: (``Session.request(redirect=)``), for requests made outside its scraper (``discover``)
+    redirect: Callable[[str, str], str] | None = None
     #: the fake server module (``office_schedule.simulate.…``), imported only when simulating
     server: str | None = None
     #: why this system is not read at all (its catalog rows stay disabled)

@@ -40,6 +40,7 @@ from .. import propose
 from ..common import sorted_slots
 from ..family import Family
 from . import protocol
+from .client import same_port
 from .pages import read_page
 from .wizard import MODES, scrape
 
@@ -160,6 +161,7 @@ FAMILY = Family(
         r"\bappointment_reserve\(",
     ),
     propose=propose.smartcjm,
+    redirect=same_port,
     server="office_schedule.simulate.smartcjm_server",
 )
 
