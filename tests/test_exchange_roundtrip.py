@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from office_schedule.errors import OfficeScheduleError
 from office_schedule.exchange import export_weeks, import_paths
 from office_schedule.store import SQLiteStore
 
-from .weekslices import FAMILIES, row_count
+from .weekslices import FAMILIES, row_count, tar_gz
 
 
 def members(path: Path) -> dict[str, bytes]:
@@ -79,15 +79,6 @@ def test_imported_week_behaves_like_scraped_data(tmp_path, week_slice):
     assert sorted(members(out / "raw" / "2021" / "2021-28.tar.gz")) == ["bonn.csv", "jena.csv"]
 
 
-def _tar(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def _jena(folder: Path, old: bytes = b"", new: bytes = b"", cut: int = 0) -> bytes:
     data = (folder / "jena.csv").read_bytes()
     assert old in data
@@ -111,10 +102,10 @@ def test_bad_archives_name_the_problem_and_change_nothing(
     store, tmp_path, synthetic_slice, name, change, message
 ):
     ilmkreis = {"ilmkreis.csv": (synthetic_slice / "ilmkreis.csv").read_bytes()}
-    good = _tar(tmp_path / "good.tar.gz", ilmkreis)
+    good = tar_gz(tmp_path / "good.tar.gz", ilmkreis)
     import_paths(store, [good])
     before = count(store)
-    bad = _tar(tmp_path / "bad.tar.gz", ilmkreis | {name: _jena(synthetic_slice, **change)})
+    bad = tar_gz(tmp_path / "bad.tar.gz", ilmkreis | {name: _jena(synthetic_slice, **change)})
     with pytest.raises(OfficeScheduleError, match=message) as info:
         import_paths(store, [bad])
     assert "bad.tar.gz" in str(info.value)
@@ -122,7 +113,7 @@ def test_bad_archives_name_the_problem_and_change_nothing(
 
 
 def test_truncated_gzip_is_a_clear_error(store, tmp_path, synthetic_slice):
-    good = _tar(tmp_path / "w.tar.gz", {"jena.csv": _jena(synthetic_slice)})
+    good = tar_gz(tmp_path / "w.tar.gz", {"jena.csv": _jena(synthetic_slice)})
     data = good.read_bytes()
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(data[: len(data) // 2])
@@ -176,3 +167,26 @@ def test_scraped_snapshots_export_and_reimport_identically(tmp_path):
     assert runner.invoke(main, ["import", "--db", str(db2), str(week)]).exit_code == 0
     assert runner.invoke(main, [*export, str(out2), "--db", str(db2)]).exit_code == 0
     assert members(out2 / "raw" / week.parent.name / week.name) == files
+
+
+def test_partial_week_is_marked_and_rewritten_once_complete(store, tmp_path, synthetic_slice):
+    import_paths(store, [synthetic_slice])
+    out = tmp_path / "out"
+    week = out / "raw" / "2021" / "2021-28.tar.gz"
+    marker = week.with_name("2021-28.partial")
+    during = datetime(2021, 7, 14, 12, 0)
+    assert export_weeks(store, out, FAMILIES, now=during).weeks_written == []
+    result = export_weeks(store, out, FAMILIES, incomplete=True, now=during)
+    assert result.weeks_partial == ["2021-28"] and marker.is_file()
+    week.write_bytes(b"stale")  # a partial week is written again, with more data or not
+    export_weeks(store, out, FAMILIES, incomplete=True, now=during)
+    assert week.read_bytes() != b"stale" and marker.is_file()
+    week.write_bytes(b"stale")
+    after = datetime(2021, 7, 20, 9, 0)
+    result = export_weeks(store, out, FAMILIES, now=after)
+    assert result.weeks_written == ["2021-28"] and result.weeks_partial == []
+    assert not marker.exists()
+    assert members(week) == {p.name: p.read_bytes() for p in synthetic_slice.glob("*.csv")}
+    week.write_bytes(b"kept")  # complete now: never rewritten
+    assert export_weeks(store, out, FAMILIES, now=after).weeks_skipped == ["2021-28"]
+    assert week.read_bytes() == b"kept"

@@ -198,3 +198,13 @@ def slice_files(folder: Path) -> dict[str, bytes]:
 
 def row_count(folder: Path) -> int:
     return sum(len(csv_rows(data)) - 1 for data in slice_files(folder).values())
+
+
+def tar_gz(path: Path, files: dict[str, bytes]) -> Path:
+    """Write ``files`` (member name -> bytes) as a gzip tar archive at ``path``."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path

@@ -8,7 +8,7 @@ import click
 
 from ..catalog import load_catalog
 from ..store import SQLiteStore, open_store
-from . import catalog_options, db_option, main
+from . import catalog_options, db_option, dumps, main
 
 # -- exchange ------------------------------------------------------------------------------
 
@@ -67,7 +67,11 @@ def range_options(f):
 @db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @range_options
-@click.option("--incomplete", is_flag=True, help="Also write the current, unfinished week.")
+@click.option(
+    "--incomplete",
+    is_flag=True,
+    help="Also write the current, unfinished week (marked YEAR-WW.partial, rewritten later).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -82,7 +86,7 @@ def export_cmd(
     """Write weekly office-schedule-data files (OUT/raw/YEAR/YEAR-WW.tar.gz, metadata.json)."""
     from ..exchange import export_parquet, export_weeks
 
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
         if fmt == "parquet":
             written = export_parquet(
@@ -105,7 +109,11 @@ def export_cmd(
             catalog_fields=chosen["fields"],
         )
     for week in result.weeks_written:
-        click.echo(f"wrote {out_dir}/raw/{week[:4]}/{week}.tar.gz")
+        note = " (partial: the week is not over, a later export rewrites it)"
+        click.echo(
+            f"wrote {out_dir}/raw/{week[:4]}/{week}.tar.gz"
+            + (note if week in result.weeks_partial else "")
+        )
     for week in result.weeks_skipped:
         click.echo(f"kept existing {week} (finished weeks are never rewritten)")
     click.echo(f"{len(result.weeks_written)} weeks, {result.files} files, {result.rows} rows")
@@ -140,7 +148,7 @@ def metrics_cmd(catalogs, include, exclude, families, db, out_dir, date_from, da
     """
     from ..analysis import write_metrics_weeks
 
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
         paths = write_metrics_weeks(
             store,
@@ -175,22 +183,20 @@ def insights_cmd(catalogs, include, exclude, families, db, date_from, date_to, b
 
     Appointments exclude slots that expired at the office's booking cutoff (see --cutoffs).
     """
-    import json
-
     import polars as pl
 
     from ..analysis import insights, store_cutoffs
 
     catalog = load_catalog(catalogs)
     start, end = _range(date_from, date_to)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
         if cutoffs:
             tables = {"cutoffs": store_cutoffs(store, list(chosen["sources"]), start, end)}
         else:
             tables = insights(store, catalog, list(chosen["sources"]), start=start, end=end, by=by)
     if fmt == "json":
-        click.echo(json.dumps({k: v.to_dicts() for k, v in tables.items()}, default=str))
+        click.echo(dumps({k: v.to_dicts() for k, v in tables.items()}, default=str))
     elif fmt == "csv":
         for name, frame in tables.items():
             click.echo(f"# {name}")
@@ -234,7 +240,7 @@ def events_cmd(catalogs, include, exclude, families, db, date_from, date_to, fmt
     if fmt == "parquet" and not out_file:
         raise click.UsageError("--format parquet needs --out FILE")
     start, end = _range(date_from, date_to)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
         ev = store_events(store, list(chosen["sources"]), start, end, rule=rule)
     ev = ev.rename({"event": "kind"}).sort("source_id", "location_id", "detected", "slot")
@@ -260,7 +266,7 @@ def report_cmd(catalogs, include, exclude, families, db, out_dir, date_from, dat
     from ..report import write_report
 
     catalog = load_catalog(catalogs)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
         index = write_report(
             store,

@@ -2,7 +2,10 @@
 
 ``DIR/raw/YEAR/YEAR-WW.tar.gz`` holds one ``SOURCE.csv`` per source with snapshots in that
 ISO week (see ``weekfile``), ``DIR/raw/metadata.json`` the merged metadata. Only complete
-weeks are written unless ``incomplete``; an existing week file is never rewritten. Output is
+weeks are written unless ``incomplete``; an existing week file is never rewritten, unless a
+marker ``DIR/raw/YEAR/YEAR-WW.partial`` beside it says it was written before the week ended
+(``incomplete``): such a week is written again, and the marker removed once the week is
+complete (a complete week's files are exactly the published layout). Output is
 deterministic: members sorted by name, every mtime (tar and gzip header) set to the end of
 the week, owner root, mode 0644, GNU tar format.
 """
@@ -38,6 +41,7 @@ BUCKETED_FAMILIES = {"impfthueringen": 15}
 class ExportResult:
     weeks_written: list[str] = field(default_factory=list)
     weeks_skipped: list[str] = field(default_factory=list)
+    weeks_partial: list[str] = field(default_factory=list)
     files: int = 0
     rows: int = 0
 
@@ -164,9 +168,11 @@ def export_weeks(
     for (year, week), ids in sorted(weeks.items()):
         label = f"{year}-{week:02d}"
         path = raw_dir / str(year) / f"{label}.tar.gz"
-        if path.exists():
+        marker = path.with_name(f"{label}.partial")
+        if path.exists() and not marker.exists():
             result.weeks_skipped.append(label)
             continue
+        partial = (year, week) >= current
         members = []
         for source_id in sorted(ids):
             made = week_csv(store, source_id, sources[source_id], year, week)
@@ -176,9 +182,19 @@ def export_weeks(
         if not members:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
+        if partial:  # the marker first: a crash never leaves a partial week unmarked
+            marker.write_text(
+                f"{label} written {now:%Y-%m-%d %H:%M:%S} before the week ended; "
+                "the next export writes it again\n",
+                encoding="utf-8",
+            )
         end = week_bounds(year, week)[1].replace(tzinfo=OFFICE_TZ)
         _tar_gz(path, members, int(end.timestamp()))
+        if not partial:
+            marker.unlink(missing_ok=True)
         result.weeks_written.append(label)
+        if partial:
+            result.weeks_partial.append(label)
         result.files += len(members)
     write_metadata(store, raw_dir, sources, catalog_fields or {})
     return result

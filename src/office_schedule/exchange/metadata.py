@@ -27,24 +27,58 @@ def scraper_name(family: str) -> str:
 
 
 def load(path: Path) -> dict[str, Any]:
+    """Read and validate a metadata.json; invalid UTF-8, JSON or types are a MetadataError."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise MetadataError(f"{path}: cannot read metadata ({exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetadataError(
+            f"{path}: not UTF-8 (byte {raw[exc.start : exc.start + 1]!r} at byte offset "
+            f"{exc.start})"
+        ) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise MetadataError(f"{path}: not valid JSON ({exc})") from None
     validate(data, str(path))
     return data
 
 
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
 def validate(data: Any, where: str) -> None:
+    """Every key with the published type, else one MetadataError naming the key."""
     if not isinstance(data, dict):
-        raise MetadataError(f"{where}: expected an object of sources")
+        raise MetadataError(f"{where}: expected an object of sources, got {_kind(data)}")
     for source_id, entry in data.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("locations", {}), dict):
-            raise MetadataError(f"{where}: source {source_id!r} is not an object with locations")
-        for loc_id, loc in entry.get("locations", {}).items():
-            ok = isinstance(loc, dict) and isinstance(loc.get("services", []), list)
-            if not ok or not (loc.get("name") is None or isinstance(loc.get("name"), str)):
-                raise MetadataError(f"{where}: {source_id}/{loc_id}: bad location entry")
+        if not isinstance(entry, dict):
+            raise MetadataError(f"{where}: {source_id!r} must be an object, got {_kind(entry)}")
+        for key in ("name", "scraper", "url"):
+            if not (entry.get(key) is None or isinstance(entry[key], str)):
+                raise MetadataError(
+                    f"{where}: {source_id}.{key} must be a string or null, got {_kind(entry[key])}"
+                )
+        locations = entry.get("locations", {})
+        if not isinstance(locations, dict):
+            raise MetadataError(
+                f"{where}: {source_id}.locations must be an object, got {_kind(locations)}"
+            )
+        for loc_id, loc in locations.items():
+            key = f"{source_id}.locations.{loc_id}"
+            if not isinstance(loc, dict):
+                raise MetadataError(f"{where}: {key} must be an object, got {_kind(loc)}")
+            if not (loc.get("name") is None or isinstance(loc["name"], str)):
+                raise MetadataError(
+                    f"{where}: {key}.name must be a string or null, got {_kind(loc['name'])}"
+                )
+            services = loc.get("services", [])
+            if not isinstance(services, list) or not all(isinstance(x, str) for x in services):
+                raise MetadataError(f"{where}: {key}.services must be a list of strings")
 
 
 def merge_source(

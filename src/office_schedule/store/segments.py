@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import sqlite3
+import tempfile
+import zipfile
+from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
@@ -80,6 +84,131 @@ def encode(snapshots: list[Snapshot]) -> bytes:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
+
+
+#: the added/removed minutes of a segment being written spill to a temporary file past this
+SPOOL_BYTES = 64 << 20
+
+
+class SegmentWriter:
+    """Builds a segment one snapshot at a time, as ``encode`` would, in bounded memory.
+
+    A location's state is a bitmask over ``universe`` (the sorted minutes any state may
+    hold), so the writer keeps one small bitmask per location; the changes go to spool
+    files. ``begin(taken_at)``, ``put(location, mask)`` per present location, ``end()``;
+    ``finish()`` returns the segment bytes.
+    """
+
+    def __init__(self, universe: np.ndarray):
+        self.universe = np.asarray(universe, dtype="<u4")
+        self.n_bits = len(self.universe)
+        self.zero = bytes((self.n_bits + 7) // 8)
+        self.previous: dict[str, bytes] = {}
+        self.index: dict[str, int] = {}
+        self.times: list[str] = []
+        self.statuses = array("B")
+        self.rec = {k: array("i") for k in ("snap", "loc", "present", "add", "rem")}
+        self.added = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
+        self.removed = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
+        self.seen: set[str] = set()
+        self._changes = 0
+
+    def mask(self, minutes: np.ndarray) -> bytes:
+        bits = np.zeros(self.n_bits, dtype=bool)
+        bits[np.searchsorted(self.universe, minutes)] = True
+        return np.packbits(bits).tobytes()
+
+    def begin(self, taken_at: str) -> None:
+        self.times.append(taken_at)
+        self.seen = set()
+        self._changes = 0
+
+    def _record(self, loc: str, present: int, plus=None, minus=None) -> None:
+        rec = self.rec
+        rec["snap"].append(len(self.times) - 1)
+        rec["loc"].append(self.index.setdefault(loc, len(self.index)))
+        rec["present"].append(present)
+        for key, values, spool in (("add", plus, self.added), ("rem", minus, self.removed)):
+            rec[key].append(0 if values is None else len(values))
+            if values is not None and len(values):
+                deltas = values.copy()
+                deltas[1:] -= values[:-1]  # sorted: no wrap-around
+                spool.write(deltas.tobytes())
+        self._changes += 1
+
+    def put(self, loc: str, mask: bytes) -> bool:
+        """Add a present location; False when it is already in this snapshot."""
+        if loc in self.seen:
+            return False
+        self.seen.add(loc)
+        old = self.previous.get(loc)
+        if old == mask:
+            return True
+        o = np.frombuffer(old or self.zero, dtype=np.uint8)
+        n = np.frombuffer(mask, dtype=np.uint8)
+        plus = self.universe[np.unpackbits(n & ~o, count=self.n_bits).nonzero()[0]]
+        minus = self.universe[np.unpackbits(o & ~n, count=self.n_bits).nonzero()[0]]
+        self._record(loc, 1, plus, minus)
+        self.previous[loc] = mask
+        return True
+
+    def end(self) -> None:
+        if len(self.previous) > len(self.seen):
+            for loc in [loc for loc in self.previous if loc not in self.seen]:
+                self._record(loc, 0)
+                del self.previous[loc]
+        first = len(self.times) == 1
+        self.statuses.append(STATUS_CODES["ok" if self._changes or first else "unchanged"])
+
+    def finish(self) -> bytes:
+        names = sorted(self.index)
+        order = np.empty(len(names), dtype=np.int32)
+        for new, loc in enumerate(names):
+            order[self.index[loc]] = new
+        rec = {k: np.frombuffer(v, dtype=np.int32) if len(v) else np.empty(0, np.int32)
+               for k, v in self.rec.items()}  # fmt: skip
+        arrays = {
+            "ts": np.diff(_seconds(self.times), prepend=0),
+            "status": np.frombuffer(self.statuses, dtype=np.uint8),
+            "locations": np.array(names, dtype=str),
+            "rec_snap": rec["snap"],
+            "rec_loc": order[rec["loc"]],
+            "rec_present": rec["present"].astype(np.uint8),
+            "n_add": rec["add"],
+            "n_rem": rec["rem"],
+        }
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for key, value in arrays.items():
+                with zf.open(f"{key}.npy", "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, np.ascontiguousarray(value))
+            for key, spool in (("added", self.added), ("removed", self.removed)):
+                size = spool.tell()
+                spool.seek(0)
+                with zf.open(f"{key}.npy", "w", force_zip64=True) as out:
+                    header = {"descr": "<u4", "fortran_order": False, "shape": (size // 4,)}
+                    np.lib.format.write_array_header_1_0(out, header)
+                    shutil.copyfileobj(spool, out, 1 << 20)
+                spool.close()
+        return buf.getvalue()
+
+
+def times_of(blob: bytes) -> list[str]:
+    """The snapshot times of a segment, without decoding its states."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        ts = np.cumsum(data["ts"]).astype("datetime64[s]")
+    return [str(t).replace("T", " ") for t in ts]
+
+
+def save_blob(
+    conn: sqlite3.Connection, source_id: str, week: str, blob: bytes, times: list[str],
+    n_ok: int,
+) -> None:  # fmt: skip
+    conn.execute(
+        "INSERT OR REPLACE INTO segments (source_id, week, first_at, last_at, n_ok, n_unchanged, "
+        "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (source_id, week, times[0], times[-1], n_ok, len(times) - n_ok, blob),
+    )
 
 
 def decode(blob: bytes) -> list[Snapshot]:

@@ -1,0 +1,100 @@
+"""Streaming the CSV members of a week archive within declared size and ratio limits.
+
+Nothing is extracted to disk and no member is held whole: each member is handed out as a
+stream, and decompression stops as soon as a limit is passed, naming the member.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tarfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import OfficeScheduleError
+
+#: the published week 2021-28 is 270 MB of CSV, its largest member 93 MB: 2 GB per member
+#: and 8 GB per archive leave room for years of growth and still bound the work a hostile
+#: archive can cause
+MAX_MEMBER_BYTES = 2 << 30
+MAX_ARCHIVE_BYTES = 8 << 30
+#: deflate cannot exceed about 1032:1 and the published week compresses 112:1; past
+#: ``RATIO_AFTER`` decompressed bytes, more than 1000:1 is a bomb of repeated bytes
+MAX_RATIO = 1000
+RATIO_AFTER = 64 << 20
+
+
+class ArchiveError(OfficeScheduleError):
+    """An archive that is refused; the message names it and, where known, the member."""
+
+
+class _Counting:
+    """The compressed file, counting the bytes read from it."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.count = raw, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.count += len(data)
+        return data
+
+
+class _Limited:
+    """The decompressed stream: refuses to go past the size and ratio limits."""
+
+    def __init__(self, path: Path, inner: BinaryIO, compressed: _Counting | None):
+        self.path, self.inner, self.compressed = path, inner, compressed
+        self.total = 0
+        self.member = "(tar header)"
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.total += len(data)
+        if self.total > MAX_ARCHIVE_BYTES:
+            raise ArchiveError(
+                f"{self.path}: member {self.member!r}: archive decompresses to more than "
+                f"{MAX_ARCHIVE_BYTES} bytes (limit)"
+            )
+        if self.compressed is not None and self.total > RATIO_AFTER:
+            ratio = self.total / max(self.compressed.count, 1)
+            if ratio > MAX_RATIO:
+                raise ArchiveError(
+                    f"{self.path}: member {self.member!r}: compression ratio above "
+                    f"{MAX_RATIO}:1 after {self.total} bytes (a decompression bomb?)"
+                )
+        return data
+
+
+def csv_members(path: Path) -> Iterator[tuple[str, BinaryIO]]:
+    """(name, stream) of each CSV member in order; the stream is valid until the next one."""
+    try:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            counting = _Counting(raw) if gzipped else None
+            inner = gzip.GzipFile(fileobj=counting, mode="rb") if counting else raw
+            limited = _Limited(path, inner, counting)  # type: ignore[arg-type]
+            with tarfile.open(fileobj=limited, mode="r|") as archive:  # type: ignore[call-overload]
+                for member in archive:
+                    name = limited.member = member.name
+                    if not member.isfile():
+                        if member.isdir():
+                            continue
+                        raise ArchiveError(f"{path}: member {name!r} is not a regular file")
+                    if "/" in name.strip("./") or ".." in name or name.startswith("/"):
+                        raise ArchiveError(f"{path}: unsafe member name {name!r}")
+                    if not name.endswith(".csv"):
+                        raise ArchiveError(f"{path}: unexpected member {name!r} (only SOURCE.csv)")
+                    if member.size > MAX_MEMBER_BYTES:
+                        raise ArchiveError(
+                            f"{path}: member {name!r} is {member.size} bytes, more than the "
+                            f"limit of {MAX_MEMBER_BYTES}"
+                        )
+                    handle = archive.extractfile(member)
+                    assert handle is not None
+                    yield name, handle
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ArchiveError(f"{path}: corrupt or truncated archive ({exc})") from None
