@@ -8,6 +8,7 @@ create clients. All sessions share the connection pools and the per-host lanes o
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import random
 import time
@@ -36,7 +37,8 @@ class _NoCookies(CookieJar):
 
 
 class HostLane:
-    """Limits concurrency to one host and keeps a gap after each request."""
+    """Limits concurrency to one host, keeps a gap after each request and pauses the whole
+    host while it asked us to (Retry-After)."""
 
     def __init__(self, concurrency: int, gap: float):
         self._sem = asyncio.Semaphore(concurrency)
@@ -46,9 +48,13 @@ class HostLane:
 
     async def acquire(self) -> None:
         await self._sem.acquire()
-        wait = self.paused_until - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        try:
+            # a pause may be extended while we sleep (another request's Retry-After)
+            while (wait := self.paused_until - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+        except BaseException:
+            self._sem.release()  # cancelled while paused: the lane must not lose a slot
+            raise
         self.requests += 1
 
     def release(self) -> None:
@@ -159,16 +165,20 @@ class Fetcher:
             finally:
                 lane.release()
             if response is not None:
-                if response.status_code not in p.retry_statuses or attempt == p.attempts:
+                if response.status_code not in p.retry_statuses:
                     return response
-                delay = _retry_after(response)
-                if response.status_code == 429 or delay is not None:
-                    delay = delay if delay is not None else _backoff(p, attempt)
-                    if delay > p.max_retry_after:
-                        return response
+                asked = _retry_after(response)
+                if asked is not None and asked > p.max_retry_after:
+                    return response  # Session.request names the wait; we never sit it out
+                if response.status_code == 429 or asked is not None:
+                    # the whole host rests, also after the last attempt: other sources on
+                    # it wait too, while other hosts' lanes keep their pace
+                    delay = asked if asked is not None else _backoff(p, attempt)
                     lane.pause(delay)
                 else:
                     delay = _backoff(p, attempt)
+                if attempt == p.attempts:
+                    return response
             else:
                 if attempt == p.attempts:
                     break
@@ -188,6 +198,7 @@ def _backoff(p: Politeness, attempt: int) -> float:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds the answer asks us to wait (RFC 9110 §10.2.3: delay-seconds or HTTP-date)."""
     value = response.headers.get("Retry-After")
     if not value:
         return None
@@ -196,9 +207,24 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP-dates are always GMT
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - time.time())
+
+
+def _refusal(response: httpx.Response, p: Politeness) -> str:
+    """What a refusing answer asked of us, for the error message."""
+    asked = _retry_after(response)
+    if asked is None:
+        return "the site refuses us, backing off" if response.status_code in (403, 429) else ""
+    wait = f"the site asks us to wait {asked:.0f} s (Retry-After)"
+    if asked > p.max_retry_after:
+        return f"{wait}, longer than the {p.max_retry_after:.0f} s we wait: not retried"
+    if response.status_code not in p.retry_statuses:
+        return f"{wait}; backing off"
+    return f"{wait}; the host is paused that long, this source stops"
 
 
 class Session:
@@ -264,12 +290,12 @@ class Session:
             raise ScrapeError("too many redirects", url=self.last_url)
         status = response.status_code
         if status in (403, 429):
-            raise BlockedError(
-                f"HTTP {status} {response.reason_phrase}: the site refuses us, backing off",
-                url=self.last_url,
-            )
+            why = _refusal(response, self.fetcher.politeness_for(response.url.host))
+            raise BlockedError(f"HTTP {status} {response.reason_phrase}: {why}", url=self.last_url)
         if status >= 400 and not allow_error_status:
-            raise ScrapeError(f"HTTP {status} {response.reason_phrase}", url=self.last_url)
+            why = _refusal(response, self.fetcher.politeness_for(response.url.host))
+            message = f"HTTP {status} {response.reason_phrase}" + (f": {why}" if why else "")
+            raise ScrapeError(message, url=self.last_url)
         return response
 
 

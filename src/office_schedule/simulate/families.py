@@ -21,8 +21,10 @@ from ..families import FAMILIES
 FAMILY_SERVERS: dict[str, str] = {name: f.server for name, f in FAMILIES.items() if f.server}
 #: faults the HTTP layer produces for every family: ``empty`` lets the world publish no free
 #: slot (each family renders its own "nothing free" answer), ``changed`` answers every request
-#: with a redesigned portal's page that no reader knows
-GENERIC_FAULTS = ("down", "500", "slow", "empty", "changed")
+#: with a redesigned portal's page that no reader knows, ``429`` throttles (Retry-After as
+#: ``SimServer.retry_after``/``set_retry_after`` say) and ``403`` forbids (no Retry-After),
+#: both for ``storm_requests`` answers or until changed
+GENERIC_FAULTS = ("down", "500", "slow", "empty", "changed", "429", "403")
 
 
 def family_server(family: str) -> ModuleType:
