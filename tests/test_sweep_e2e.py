@@ -95,7 +95,7 @@ def test_server_down_entirely(tmp_path):
         catalog = srv.write_catalog(tmp_path / "sim.csv")
     db = tmp_path / "s.db"  # the server is gone now: connection refused
     result = cli("snapshot", "--catalog", catalog, "--db", db, "-i", "sim-*", "--gap", 0)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # every source failed (the failure is still stored)
     (row,) = json.loads(cli("status", "--db", db, "--format", "json").output)
     assert "ConnectError" in row["last_error"]
 

@@ -2,25 +2,29 @@
 
 ``run_sweep`` takes every selected source once; ``run_forever`` keeps each source on its
 own interval, spreading the sources of an interval evenly instead of bursting at its start.
+A snapshot whose store write fails is "unstored": a sweep stops starting new scrapes, a
+run keeps it in memory (the newest per source) and retries the write with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import traceback
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Source
 from .clock import local_from_ts, local_now
-from .errors import DisallowedError, ParseError, ScrapeError
+from .errors import DisallowedError, ParseError, ScrapeError, StoreError
 from .families import SilentZeroError, check_empty, get_family
 from .fetch import Fetcher
-from .store import SQLiteStore
+from .store import SQLiteStore, plausible
+from .store.schema import StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,19 @@ class SweepResult:
     seconds: float = 0.0
     error: str | None = None
     error_url: str | None = None
+    #: why the snapshot could not be written (status "unstored")
+    store_error: str | None = None
+    #: the arguments of ``save_snapshot`` while unstored, to retry the write
+    pending: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def taken_ts(self) -> float | None:
+        return self.pending["taken_ts"] if self.pending else None
+
+
+#: a result that could not be stored (kept to retry), one the store refused for good, and
+#: one a stopped sweep never started
+UNSTORED, REJECTED, SKIPPED = "unstored", "rejected", "skipped"
 
 
 async def snapshot_source(
@@ -64,6 +81,7 @@ async def snapshot_source(
             family.scrape(source, session, weeks, local_now()), timeout=timeout
         )
         parsed = check_empty(family.parse(raw), source.family)
+        plausible.check_parsed(parsed, local_now(), session.last_url or source.index_url)
     except DisallowedError as exc:
         raw, error = None, ("Disallowed", f"{exc} ({exc.url})", exc.url)
     except ScrapeError as exc:
@@ -73,6 +91,8 @@ async def snapshot_source(
         error = ("SilentZero", str(exc), exc.url)
     except ParseError as exc:
         error = ("ParseError", str(exc), None)
+    except plausible.ImplausibleTime as exc:
+        parsed, error = None, ("ImplausibleTime", str(exc), session.last_url)
     except TimeoutError:
         error = ("Timeout", f"source took longer than {timeout:g} s", session.last_url)
     except asyncio.CancelledError:
@@ -82,27 +102,73 @@ async def snapshot_source(
         error = (type(exc).__name__, str(exc) or repr(exc), session.last_url)
     duration = time.monotonic() - started
     taken_ts = time.time()
-    record = store.save_snapshot(
-        source.id,
-        local_from_ts(taken_ts),
-        taken_ts,
-        duration=round(duration, 3),
-        requests=session.requests,
-        weeks=weeks,
-        raw=raw,
-        parsed=parsed,
-        error=error,
-    )
-    return SweepResult(
+    pending = {
+        "taken_at": local_from_ts(taken_ts),
+        "taken_ts": taken_ts,
+        "duration": round(duration, 3),
+        "requests": session.requests,
+        "weeks": weeks,
+        "raw": raw,
+        "parsed": parsed,
+        "error": error,
+    }
+    result = SweepResult(
         source_id=source.id,
-        status=record.status,
-        locations=record.n_locations or 0,
-        slots=record.n_slots or 0,
+        status=UNSTORED,
         requests=session.requests,
         seconds=duration,
         error=f"{error[0]}: {error[1]}" if error else None,
         error_url=error[2] if error else None,
     )
+    return store_result(store, result, pending)
+
+
+def store_result(store: SQLiteStore, result: SweepResult, pending: dict[str, Any]) -> SweepResult:
+    """Write a scraped snapshot; a failing write leaves it ``unstored`` with its arguments."""
+    try:
+        record = store.save_snapshot(result.source_id, **pending)
+    except StoreWriteError as exc:
+        parsed = pending["parsed"]
+        result.status, result.store_error, result.pending = UNSTORED, str(exc), pending
+        if parsed is not None:
+            result.locations, result.slots = len(parsed.locations), parsed.slot_count
+        return result
+    except StoreError as exc:  # the store refuses this snapshot (e.g. an implausible time)
+        result.status, result.store_error, result.pending = REJECTED, str(exc), None
+        return result
+    result.status, result.store_error, result.pending = record.status, None, None
+    result.locations, result.slots = record.n_locations or 0, record.n_slots or 0
+    return result
+
+
+_UNREACHABLE = re.compile(r"\b(ConnectError|ConnectTimeout)\b")
+
+
+def unreachable(result: SweepResult) -> bool:
+    """The source's host could not be resolved or connected to."""
+    return result.status == "error" and bool(_UNREACHABLE.search(result.error or ""))
+
+
+class NetworkWatch:
+    """Says early when most hosts are unreachable: judged on each host's first answer."""
+
+    def __init__(self, hosts: Sequence[str], notice: Callable[[str], None] | None):
+        self.hosts = list(dict.fromkeys(hosts))
+        self.notice = notice
+        self.first: dict[str, bool] = {}  # host -> its first answer was unreachable
+        self.said = False
+
+    def observe(self, host: str, result: SweepResult) -> None:
+        if self.said or host in self.first or result.status in (SKIPPED, UNSTORED, REJECTED):
+            return
+        self.first[host] = unreachable(result)
+        down = sorted(h for h, bad in self.first.items() if bad)
+        total = len(self.hosts)
+        if 2 * len(down) > total:
+            self.said = True
+            names = ", ".join(down[:8]) + (f" and {len(down) - 8} more" if len(down) > 8 else "")
+            if self.notice:
+                self.notice(f"no network? {len(down)} of {total} hosts unreachable: {names}")
 
 
 def _host_gates(sources: Sequence[Source], fetcher: Fetcher) -> dict[str, asyncio.Semaphore]:
@@ -121,14 +187,29 @@ async def run_sweep(
     weeks: int = DEFAULT_WEEKS,
     on_result: Callable[[SweepResult], None] | None = None,
     timeout: float = SOURCE_TIMEOUT,
+    notice: Callable[[str], None] | None = None,
 ) -> list[SweepResult]:
-    """Snapshot every source once, concurrently; results in completion order."""
+    """Snapshot every source once, concurrently; results in completion order.
+
+    After a failed store write no new scrape starts (those sources are ``skipped``); the
+    scrapes in flight finish and are stored if the store takes them. ``notice`` hears of an
+    apparently missing network early.
+    """
     gates = _host_gates(sources, fetcher)
+    watch = NetworkWatch([s.host for s in sources], notice)
     results: list[SweepResult] = []
+    store_failed = False
 
     async def one(source: Source) -> None:
+        nonlocal store_failed
         async with gates[source.host]:
-            result = await snapshot_source(source, fetcher, store, weeks, timeout)
+            if store_failed:
+                result = SweepResult(source.id, SKIPPED)
+            else:
+                result = await snapshot_source(source, fetcher, store, weeks, timeout)
+        if result.status == UNSTORED:
+            store_failed = True
+        watch.observe(source.host, result)
         results.append(result)
         if on_result:
             on_result(result)
@@ -157,6 +238,87 @@ def spread_offset(source_id: str, interval: float) -> float:
     return (zlib.crc32(source_id.encode()) % 10_000) / 10_000 * interval
 
 
+def run_plan(sources: Sequence[Source], now: float, max_hosts: int = 20) -> list[str]:
+    """What ``run_forever`` will do: sources, hosts, intervals, each host's first snapshot."""
+    intervals: dict[float, int] = {}
+    first: dict[str, tuple[float, int]] = {}
+    for s in sources:
+        intervals[s.interval_minutes] = intervals.get(s.interval_minutes, 0) + 1
+        offset = spread_offset(s.id, s.interval_minutes * 60)
+        when, count = first.get(s.host, (offset, 0))
+        first[s.host] = (min(when, offset), count + 1)
+    every = ", ".join(f"{n} every {m:g} min" for m, n in sorted(intervals.items()))
+    lines = [f"plan: {len(sources)} sources on {len(first)} hosts ({every})"]
+    ordered = sorted(first.items(), key=lambda kv: (kv[1][0], kv[0]))
+    for host, (offset, count) in ordered[:max_hosts]:
+        at = local_from_ts(now + offset).strftime("%H:%M:%S")
+        lines.append(f"  {host}: {count} sources, first snapshot at {at} (in {offset:.0f} s)")
+    if len(ordered) > max_hosts:
+        last = ordered[-1][1][0]
+        lines.append(f"  ... {len(ordered) - max_hosts} more hosts, the last in {last:.0f} s")
+    return lines
+
+
+class PendingWrites:
+    """Snapshots a run could not store: the newest per source, retried with backoff."""
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        notice: Callable[[str], None] | None,
+        base: float = 5.0,
+        cap: float = 300.0,
+    ):
+        self.store, self.notice = store, notice or (lambda _text: None)
+        self.base, self.cap = base, cap
+        self.delay = base
+        self.retry_at: float | None = None
+        self.items: dict[str, SweepResult] = {}
+
+    def add(self, result: SweepResult) -> None:
+        if self.items.pop(result.source_id, None) is not None:
+            self.notice(f"{result.source_id}: an older unstored snapshot is replaced by this one")
+        self.items[result.source_id] = result
+        if self.retry_at is None:
+            self.retry_at = time.monotonic() + self.delay
+        self.notice(
+            f"STORE WRITE FAILED for {result.source_id}: {result.store_error}; "
+            f"{len(self.items)} snapshots kept in memory, retrying in "
+            f"{max(0.0, self.retry_at - time.monotonic()):.0f} s"
+        )
+
+    def stored(self, result: SweepResult) -> None:
+        """A newer snapshot of the source was stored: its older one would come out of order."""
+        if self.items.pop(result.source_id, None) is not None:
+            self.notice(f"{result.source_id}: an older unstored snapshot is dropped (newer stored)")
+
+    def due(self, now: float) -> bool:
+        return self.retry_at is not None and now >= self.retry_at
+
+    def flush(self) -> list[SweepResult]:
+        """Try to store every kept snapshot, oldest first; returns the stored ones."""
+        done: list[SweepResult] = []
+        for result in sorted(self.items.values(), key=lambda r: r.taken_ts or 0.0):
+            store_result(self.store, result, result.pending or {})
+            if result.status == UNSTORED:
+                self.delay = min(self.cap, self.delay * 2)
+                self.retry_at = time.monotonic() + self.delay
+                self.notice(
+                    f"STORE WRITE FAILED again: {result.store_error}; {len(self.items)} "
+                    f"snapshots kept in memory, next try in {self.delay:.0f} s"
+                )
+                return done
+            del self.items[result.source_id]
+            if result.status == REJECTED:
+                self.notice(f"{result.source_id}: {result.store_error}")
+                continue
+            done.append(result)
+        if done:
+            self.notice(f"store takes writes again: {len(done)} kept snapshots stored")
+        self.delay, self.retry_at = self.base, None
+        return done
+
+
 async def run_forever(
     sources: Sequence[Source],
     store: SQLiteStore,
@@ -165,29 +327,54 @@ async def run_forever(
     weeks: int = DEFAULT_WEEKS,
     on_result: Callable[[SweepResult], None] | None = None,
     timeout: float = SOURCE_TIMEOUT,
+    notice: Callable[[str], None] | None = None,
+    retry_base: float = 5.0,
 ) -> int:
     """Snapshot each source every ``interval_minutes`` until ``stop`` is set.
 
     Returns the number of snapshots stored. Snapshots in flight when ``stop`` is set are
-    finished and stored before returning (a scrape is bounded by ``timeout``).
+    finished and stored before returning (a scrape is bounded by ``timeout``). A failed
+    store write never stops the schedule: the snapshot is kept (``PendingWrites``) and
+    stored once the store takes writes again; ``notice`` hears of every failure.
     """
     gates = _host_gates(sources, fetcher)
+    watch = NetworkWatch([s.host for s in sources], notice)
+    pending = PendingWrites(store, notice, base=retry_base)
     start = time.monotonic()
     due = {s.id: start + spread_offset(s.id, s.interval_minutes * 60) for s in sources}
     by_id = {s.id: s for s in sources}
     running: dict[str, asyncio.Task] = {}
     stored = 0
 
-    async def one(source: Source) -> None:
+    def settle(result: SweepResult) -> None:
         nonlocal stored
-        async with gates[source.host]:
-            result = await snapshot_source(source, fetcher, store, weeks, timeout)
-        stored += 1
+        if result.status == UNSTORED:
+            pending.add(result)
         if on_result:
             on_result(result)
+        if result.status not in (UNSTORED, REJECTED):
+            stored += 1
+            pending.stored(result)
+            if pending.items:
+                retry()  # the store takes writes again
+
+    async def one(source: Source) -> None:
+        async with gates[source.host]:
+            result = await snapshot_source(source, fetcher, store, weeks, timeout)
+        watch.observe(source.host, result)
+        settle(result)
+
+    def retry() -> None:
+        nonlocal stored
+        for result in pending.flush():
+            stored += 1
+            if on_result:
+                on_result(result)
 
     while not stop.is_set():
         now = time.monotonic()
+        if pending.due(now):
+            retry()
         for source_id, when in sorted(due.items(), key=lambda kv: kv[1]):
             if when > now:
                 break
@@ -202,10 +389,17 @@ async def run_forever(
         for source_id in [k for k, t in running.items() if t.done()]:
             running.pop(source_id).result()
         next_due = min(due.values()) if due else now + 60
+        if pending.retry_at is not None:
+            next_due = min(next_due, pending.retry_at)
         try:
             await asyncio.wait_for(stop.wait(), timeout=max(0.05, next_due - time.monotonic()))
         except TimeoutError:
             pass
     if running:
         await asyncio.gather(*running.values(), return_exceptions=True)
+    if pending.items:
+        retry()
+    if pending.items and notice:
+        lost = ", ".join(sorted(pending.items))
+        notice(f"STORE WRITE FAILED: {len(pending.items)} snapshots could not be stored: {lost}")
     return stored

@@ -6,7 +6,9 @@ simulator); this module holds the group and the options they share.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -82,15 +84,35 @@ def _select(catalogs, include, exclude, families, *, require: bool = True) -> li
     return selected
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(obj: Any, **kw: Any) -> str:
+    """JSON that is JSON: NaN and infinities become null (``allow_nan=False`` guards)."""
+    kw.setdefault("ensure_ascii", False)
+    return json.dumps(_finite(obj), allow_nan=False, **kw)
+
+
 class Main(click.Group):
-    """Turn the project's own errors into one clear line and exit code 2."""
+    """Turn the project's own errors into one clear line and an exit code.
+
+    2: the command could not start (usage, input, a store missing, locked or too new);
+    1: it ran and failed (an error with ``exit_code = 1``, e.g. a failed store write).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OfficeScheduleError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
+            sys.exit(getattr(exc, "exit_code", 2))
 
 
 @click.group(cls=Main)
@@ -102,6 +124,6 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-from . import data, discover, health, pages, scrape, simulator  # noqa: E402,F401  (registers the commands)
+from . import data, discover, health, pages, prune, scrape, simulator  # noqa: E402,F401  (registers the commands)
 
 __all__ = ["main"]

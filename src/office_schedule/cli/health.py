@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from ..analysis.health import Health, Thresholds
 from ..monitor import HealthMonitor, source_health
 from ..report.notify import Notifier, NotifyError
 from ..store import SQLiteStore, open_store
-from . import console, db_option, err_console, format_option, main
+from . import console, db_option, dumps, err_console, format_option, main
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STATE_COLORS = {
@@ -123,7 +122,7 @@ def selection_options(f: Callable) -> Callable:
 def status(db, include, exclude, failing_after, degraded_after, problems, fmt):
     """Per source: health and since when, snapshots, errors, last good, last error."""
     th = Thresholds(failing_after=failing_after, degraded_after=degraded_after)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         rows = store.status_summary()
         healths = {h.source_id: h for h in _healths(store, th, include, exclude)}
     selected = [r for r in rows if r["source_id"] in healths or not (include or exclude)]
@@ -136,7 +135,7 @@ def status(db, include, exclude, failing_after, degraded_after, problems, fmt):
     if problems:
         selected = [r for r in selected if r["health"] not in ("ok", "imported")]
     if fmt == "json":
-        click.echo(json.dumps(selected, indent=2, ensure_ascii=False))
+        click.echo(dumps(selected, indent=2))
         return
     table = Table(title=f"{len(selected)} sources in {db}")
     for col in ("source", "health", "since", "snapshots", "errors", "last good", "last error"):
@@ -167,13 +166,13 @@ def status(db, include, exclude, failing_after, degraded_after, problems, fmt):
 def health(db, include, exclude, failing_after, degraded_after, fmt):
     """Exit 1 when any selected recorded source is not ok (for cron and monitoring)."""
     th = Thresholds(failing_after=failing_after, degraded_after=degraded_after)
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         healths = _healths(store, th, include, exclude)
     if not healths:
         raise click.UsageError(f"no recorded source in {db} matches the selection")
     bad = [h for h in healths if not h.ok]
     if fmt == "json":
-        click.echo(json.dumps([h.as_json() for h in healths], indent=2, ensure_ascii=False))
+        click.echo(dumps([h.as_json() for h in healths], indent=2))
     else:
         for h in bad:
             click.echo(

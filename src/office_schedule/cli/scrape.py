@@ -7,20 +7,33 @@ import csv
 import io
 import json
 import signal
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..catalog import Source, load_catalog, select_sources, stale_sources
 from ..clock import local_now
+from ..errors import StoreError
 from ..families import get_family, parse_checked, resolve_politeness
 from ..fetch import Fetcher, Politeness
 from ..fetch.robots import RobotsCache
 from ..store import SQLiteStore, open_store
-from ..sweep import DEFAULT_WEEKS, SweepResult, run_forever, run_sweep
+from ..sweep import (
+    DEFAULT_WEEKS,
+    REJECTED,
+    SKIPPED,
+    UNSTORED,
+    SweepResult,
+    run_forever,
+    run_plan,
+    run_sweep,
+)
 from . import (
     _select,
     catalog_options,
@@ -100,7 +113,7 @@ def list_cmd(catalogs, include, exclude, families, show_all, stale, fmt) -> None
         title = f"{len(sources)} {'stale ' if stale else ''}sources"
         table = Table(title=title)
         reasons = {s.id: disabled_reason(s) for s in sources if not s.enabled}
-        columns = ["id", "name", "family", "url", "enabled", "every", "seen"]
+        columns = ["id", "name", "family", "url", "enabled", "every", "seen / evidence"]
         for col in columns + (["why disabled"] if reasons else []):
             table.add_column(col, overflow="fold")
         for s in sources:
@@ -108,7 +121,8 @@ def list_cmd(catalogs, include, exclude, families, show_all, stale, fmt) -> None
             if s.needs_include:
                 enabled += " (include)"
             row = [s.id, s.name, s.family, s.index_url, enabled, f"{s.interval_minutes:g} min"]
-            row.append(s.seen or "-")
+            evidence = f"\n[dim]{escape(s.evidence)}[/]" if s.evidence else ""
+            row.append(f"{s.seen or '-'}{evidence}")
             table.add_row(*row, *([reasons.get(s.id, "")] if reasons else []))
         console.print(table)
 
@@ -128,22 +142,33 @@ def politeness_options(f: Callable) -> Callable:
     defaults = Politeness()
     options = [
         click.option(
-            "-w", "--weeks", default=DEFAULT_WEEKS, show_default=True, help="Weeks to look ahead."
+            "-w",
+            "--weeks",
+            default=DEFAULT_WEEKS,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Weeks to look ahead.",
         ),
         click.option(
             "--per-host",
             default=defaults.per_host_concurrency,
             show_default=True,
+            type=click.IntRange(min=1),
             help="Requests in flight per host.",
         ),
         click.option(
             "--gap",
             default=defaults.min_gap,
             show_default=True,
+            type=click.FloatRange(min=0),
             help="Seconds between requests on one host lane.",
         ),
         click.option(
-            "--timeout", default=defaults.timeout, show_default=True, help="Seconds per request."
+            "--timeout",
+            default=defaults.timeout,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds per request.",
         ),
     ]
     for option in reversed(options):
@@ -155,8 +180,6 @@ def _fetcher(
     sources: list[Source], per_host: int, gap: float, timeout: float, store: SQLiteStore
 ) -> Fetcher:
     """The shared client: the defaults, the families' own per-host values, explicit flags."""
-    if per_host < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--per-host")
     ctx = click.get_current_context()
     given = {"per_host_concurrency": ("per_host", per_host), "min_gap": ("gap", gap),
              "timeout": ("timeout", timeout)}  # fmt: skip
@@ -181,7 +204,8 @@ def _summary_table(results: list[SweepResult]) -> Table:
         ("error", "left"),
     ):
         table.add_column(col, justify=justify, overflow="fold")
-    colors = {"ok": "green", "unchanged": "cyan", "error": "red", "disallowed": "blue"}
+    colors = {"ok": "green", "unchanged": "cyan", "error": "red", "disallowed": "blue",
+              UNSTORED: "bold red", REJECTED: "red", SKIPPED: "dim"}  # fmt: skip
     for r in sorted(results, key=lambda r: r.source_id):
         table.add_row(
             r.source_id,
@@ -190,9 +214,27 @@ def _summary_table(results: list[SweepResult]) -> Table:
             str(r.slots),
             str(r.requests),
             f"{r.seconds:.1f}",
-            (r.error or "") + (f" ({r.error_url})" if r.error_url else ""),
+            escape((r.store_error or r.error or "") + (f" ({r.error_url})" if r.error_url else "")),
         )
     return table
+
+
+def _loud(text: str) -> None:
+    err_console.print(escape(text), style="bold red", highlight=False)
+
+
+def _observe(monitor, source_id: str) -> None:
+    try:
+        monitor.observe(source_id)
+    except StoreError as exc:
+        _loud(f"health of {source_id} not recorded: {exc}")
+
+
+async def _deliver(monitor) -> None:
+    try:
+        await monitor.deliver()
+    except StoreError as exc:
+        _loud(f"notifications not recorded: {exc}")
 
 
 @main.command()
@@ -227,17 +269,36 @@ def snapshot(
 
                     def done(result: SweepResult) -> None:
                         progress.update(task, advance=1, description=result.source_id)
-                        monitor.observe(result.source_id)
+                        if result.status not in (UNSTORED, REJECTED, SKIPPED):
+                            _observe(monitor, result.source_id)
 
-                    results = await run_sweep(sources, store, fetcher, weeks, on_result=done)
-            await monitor.deliver()
+                    results = await run_sweep(
+                        sources, store, fetcher, weeks, on_result=done, notice=_loud
+                    )
+            await _deliver(monitor)
             return results
 
         results = asyncio.run(go())
     if not quiet:
         console.print(_summary_table(results))
-    failed = sum(r.status == "error" for r in results)
+    unstored = sorted(r.source_id for r in results if r.status == UNSTORED)
+    skipped = sum(r.status == SKIPPED for r in results)
+    failed = sum(r.status in ("error", REJECTED) for r in results)
+    if unstored or skipped:
+        cause = next(r.store_error for r in results if r.store_error)
+        kept = len(results) - len(unstored) - skipped
+        _loud(f"the sweep stopped: {cause}")
+        click.echo(
+            f"{len(results)} sources: {kept} stored ({failed} of them errors), "
+            f"{len(unstored)} scraped but not stored ({', '.join(unstored) or '-'}), "
+            f"{skipped} not started",
+            err=True,
+        )
+        sys.exit(1)
     click.echo(f"{len(results)} sources: {len(results) - failed} stored, {failed} failed", err=True)
+    if results and failed == len(results):
+        _loud(f"every source failed ({failed} of {failed}): see 'office-schedule status'")
+        sys.exit(1)
 
 
 @main.command()
@@ -258,11 +319,19 @@ def run(
         deliveries: set[asyncio.Task] = set()
 
         def report(r: SweepResult) -> None:
+            if r.status == UNSTORED:
+                _loud(f"{r.source_id}: scraped but NOT STORED, kept in memory")
+                return
+            if r.status == REJECTED:
+                _loud(f"{r.source_id}: {r.store_error}")
+                return
             line = f"{r.source_id}: {r.status} {r.locations} locations {r.slots} slots"
-            err_console.print(line + (f" [red]{r.error}[/]" if r.error else ""), highlight=False)
-            monitor.observe(r.source_id)
+            err_console.print(
+                line + (f" [red]{escape(r.error)}[/]" if r.error else ""), highlight=False
+            )
+            _observe(monitor, r.source_id)
             if monitor.notifier and monitor.pending and not deliveries:
-                task = asyncio.get_running_loop().create_task(monitor.deliver())
+                task = asyncio.get_running_loop().create_task(_deliver(monitor))
                 deliveries.add(task)
                 task.add_done_callback(deliveries.discard)
 
@@ -271,13 +340,18 @@ def run(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            for line in run_plan(sources, time.time()):
+                err_console.print(line, highlight=False)
             err_console.print(
-                f"running {len(sources)} sources into {store.path}; Ctrl-C or SIGTERM stops"
+                f"running {len(sources)} sources into {store.path}; Ctrl-C or SIGTERM stops",
+                highlight=False,
             )
             async with fetcher:
-                stored = await run_forever(sources, store, fetcher, stop, weeks, on_result=report)
+                stored = await run_forever(
+                    sources, store, fetcher, stop, weeks, on_result=report, notice=_loud
+                )
             await asyncio.gather(*deliveries, return_exceptions=True)
-            await monitor.deliver()
+            await _deliver(monitor)
             return stored
 
         stored = asyncio.run(go())
@@ -294,7 +368,7 @@ def run(
 @click.option("--times", is_flag=True, help="List every free time instead of counts.")
 def show(source_id, db, fmt, times):
     """Show the latest stored snapshot of SOURCE_ID as a calendar."""
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, readonly=True) as store:
         latest = store.latest_state(source_id)
         if latest is None:
             known = ", ".join(sorted(store.source_ids())[:20]) or "none"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..simulate.behaviour import BEHAVIOURS
@@ -16,7 +18,13 @@ def simulate() -> None:
 
 
 @simulate.command("serve")
-@click.option("--port", default=8800, show_default=True, help="Port (0 picks a free one).")
+@click.option(
+    "--port",
+    default=8800,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0 picks a free one).",
+)
 @click.option(
     "--catalog-out",
     type=click.Path(dir_okay=False),
@@ -25,9 +33,22 @@ def simulate() -> None:
     help="Where to write the catalog of the simulated sources.",
 )
 @click.option("--seed", default=0, show_default=True)
-@click.option("--speed", default=1.0, show_default=True, help="Simulated seconds per second.")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Simulated seconds per second.",
+)
 @click.option("--frozen", is_flag=True, help="Nothing changes while serving.")
-@click.option("--sources", "n_sources", default=2, show_default=True, help="Sources per family.")
+@click.option(
+    "--sources",
+    "n_sources",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Sources per family.",
+)
 @click.option(
     "--family",
     "sim_families",
@@ -40,8 +61,20 @@ def simulate() -> None:
     show_default=True,
     help="Spread the sources over loopback addresses 127.0.0.1..N (0: one address per family).",
 )
-@click.option("--latency", default=0.0, show_default=True, help="Seconds before each answer.")
-@click.option("--flicker", default=0.0, show_default=True, help="Share of slots hidden per tick.")
+@click.option(
+    "--latency",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds before each answer.",
+)
+@click.option(
+    "--flicker",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of slots hidden per tick.",
+)
 @click.option(
     "--behaviour",
     type=click.Choice(BEHAVIOURS),
@@ -99,7 +132,7 @@ def simulate_serve(
     booking systems (one with two systems, one whose robots.txt disallows everything, one
     with a dead link, one without any); GET /__sites__ returns what each links to.
     """
-    from ..simulate import parse_faults, serve
+    from ..simulate import PortInUseError, parse_faults, serve
     from ..simulate.families import FAMILY_SERVERS
 
     chosen = list(sim_families) or list(FAMILY_SERVERS)
@@ -132,5 +165,8 @@ def simulate_serve(
             sites_out=sites_out if municipalities else None,
             disallow=disallow,
         )
+    except PortInUseError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

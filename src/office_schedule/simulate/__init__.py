@@ -19,9 +19,17 @@ from urllib.parse import urlsplit
 
 from .model import SimWorld
 from .municipalities import SiteServer, build_sites
-from .server import FAULT_MODES, SimServer, family_hosts, parse_faults
+from .server import FAULT_MODES, PortInUseError, SimServer, family_hosts, parse_faults
 
-__all__ = ["FAULT_MODES", "SimServer", "SimWorld", "SiteServer", "parse_faults", "serve"]
+__all__ = [
+    "FAULT_MODES",
+    "PortInUseError",
+    "SimServer",
+    "SimWorld",
+    "SiteServer",
+    "parse_faults",
+    "serve",
+]
 
 
 def serve(

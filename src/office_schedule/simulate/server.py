@@ -2,14 +2,18 @@
 
 One ``ThreadingHTTPServer`` per host address (127.0.0.1, 127.0.0.2, … all work on Linux
 loopback); sources are spread over the hosts round-robin under the prefix ``/{source_id}``.
-``/__truth__`` (optional ``?weeks=N``), ``/__log__`` and ``/__now__`` expose the ground truth
-on every host, ``/__fault__?source=SID&mode=MODE`` changes a fault while serving; these are
-not recorded in ``request_log``. ``/robots.txt`` answers the host's text (``robots``) or 404.
+``/__truth__`` (``?weeks=N``, default the sweep's 4, ``all``: every day), ``/__log__`` and
+``/__now__`` expose the ground truth on every host, ``/__fault__?source=SID&mode=MODE``
+changes a fault while serving; these are not recorded in ``request_log``. ``/robots.txt``
+answers the host's text (``robots``) or 404.
 """
 
 from __future__ import annotations
 
 import csv
+import email.utils
+import errno
+import math
 import re
 import socket
 import threading
@@ -21,12 +25,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..catalog.catalog import COLUMNS, Source
 from ..families import FAMILIES
+from ..sweep import DEFAULT_WEEKS
 from .families import all_fault_modes, family_server, fault_modes
 from .model import SimWorld, fmt
 from .pages import HTML, Reply, SimRequest, error_page, json_reply
 
 FAULT_MODES = all_fault_modes()
 SLOW_SECONDS = 30.0
+#: what the ``429`` fault sends as Retry-After: seconds, an HTTP-date, or ``date+N`` (the
+#: HTTP-date N seconds after the answer, rounded up so it is never earlier)
+RETRY_AFTER = "3600"
+#: generic faults that may end after ``storm_requests`` answers
+STORM_FAULTS = ("429", "403")
 TEXT = "text/plain; charset=utf-8"
 
 #: fault ``changed``: the site was moved to a new portal whose shell no reader knows
@@ -52,6 +62,20 @@ CHANGED_PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+
+
+def retry_after_header(value: str, now: float | None = None) -> str:
+    """The Retry-After to send for ``value`` (seconds, an HTTP-date or ``date+N``)."""
+    value = value.strip()
+    if value.startswith("date+"):
+        try:
+            ahead = float(value[5:])
+        except ValueError:
+            raise ValueError(f"Retry-After {value!r}: date+SECONDS expected") from None
+        return email.utils.formatdate(math.ceil((now or time.time()) + ahead), usegmt=True)
+    if not value.isdigit() and email.utils.parsedate_tz(value) is None:
+        raise ValueError(f"Retry-After {value!r} is neither seconds nor an HTTP-date")
+    return value
 
 
 def parse_faults(faults: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
@@ -118,6 +142,13 @@ def family_hosts(world: SimWorld) -> dict[str, str]:
     return {sid: f"127.0.0.{kinds.index(s.family) + 1}" for sid, s in world.sources.items()}
 
 
+class PortInUseError(OSError):
+    """The asked port is taken on one of the loopback addresses."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
 def serve_hosts(owner, hosts: Iterable[str], port: int, handler=_Handler):
     """Bind one ``ThreadingHTTPServer`` per host, all on one port (``port`` 0: the first free
     one is tried on the others too) and serve each in a thread; ``owner._serve(handler)``
@@ -129,11 +160,13 @@ def serve_hosts(owner, hosts: Iterable[str], port: int, handler=_Handler):
     for host in hosts:
         try:
             httpd = ThreadingHTTPServer((host, port), handler)
-        except OSError:
+        except OSError as exc:
             if wanted:
                 for other in servers:
                     other.shutdown()
                     other.server_close()
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortInUseError(exc.errno, f"port {port} on {host} is in use") from None
                 raise
             httpd = ThreadingHTTPServer((host, 0), handler)
         httpd.daemon_threads = True
@@ -219,6 +252,13 @@ class SimServer(LoopbackServers):
         #: extra ``/__NAME__`` endpoints: name -> query -> JSON data (e.g. ``__sites__``)
         self.internal: dict[str, Callable[[dict[str, str]], object]] = {}
         self.slow_seconds = SLOW_SECONDS
+        #: Retry-After of the ``429`` fault (None: no header); ``set_retry_after`` per source
+        self.retry_after: str | None = RETRY_AFTER
+        #: answers a ``429``/``403`` fault set from now on gives before the source answers
+        #: normally again (None: until the fault is changed)
+        self.storm_requests: int | None = None
+        self._retry_after_of: dict[str, str | None] = {}
+        self._storm_left: dict[str, int] = {}
         self.request_log: list[tuple[str, str]] = []
         #: (host, arrival, answered) per request, monotonic seconds: politeness as the host sees it
         self.timeline: list[tuple[str, float, float]] = []
@@ -256,20 +296,55 @@ class SimServer(LoopbackServers):
                 f"{', '.join(fault_modes(src.family))})"
             )
 
-    def set_fault(self, source_id: str, mode: str | None) -> None:
-        """Switch a source's fault while serving (None: answer normally again)."""
+    def set_fault(self, source_id: str, mode: str | None, requests: int | None = None) -> None:
+        """Switch a source's fault while serving (None: answer normally again).
+
+        A ``429``/``403`` storm lasts ``requests`` answers (default ``storm_requests``).
+        """
         if mode is not None:
             self._check_fault(source_id, mode)
         elif source_id not in self.world.sources:
             raise ValueError(f"fault names unknown source {source_id!r}")
+        requests = self.storm_requests if requests is None else requests
         with self._lock:
             faults = dict(self.faults)
             if mode is None:
                 faults.pop(source_id, None)
             else:
                 faults[source_id] = mode
+            self._storm_left.pop(source_id, None)
+            if mode in STORM_FAULTS and requests is not None:
+                self._storm_left[source_id] = max(0, int(requests))
             self.faults = faults  # replaced whole: handler threads read it without the lock
             self.world.set_booked_out(source_id, mode == "empty")
+
+    def set_retry_after(self, source_id: str, value: str | int | None) -> None:
+        """Retry-After of every 429 answer of one source, the family's own throttle pages
+        included: seconds, an HTTP-date or ``date+N``; None: back to the default."""
+        if source_id not in self.world.sources:
+            raise ValueError(f"unknown source {source_id!r}")
+        if value is not None:
+            retry_after_header(str(value))  # fail here, not while answering
+        with self._lock:
+            if value is None:
+                self._retry_after_of.pop(source_id, None)
+            else:
+                self._retry_after_of[source_id] = str(value)
+
+    def _storm_turn(self, source_id: str) -> bool:
+        """Count one answer of a storm; False (and the fault cleared) once it is spent."""
+        with self._lock:
+            left = self._storm_left.get(source_id)
+            if left is None:
+                return True
+            if left > 0:
+                self._storm_left[source_id] = left - 1
+                return True
+            del self._storm_left[source_id]
+            faults = dict(self.faults)
+            faults.pop(source_id, None)
+            self.faults = faults
+            return False
 
     def disallow(self, source_id: str) -> str:
         """Disallow one source's paths for every user agent in its host's robots.txt."""
@@ -396,6 +471,8 @@ class SimServer(LoopbackServers):
             self._send(handler, error_page("Seite nicht gefunden", status=404))
             return
         fault = self.faults.get(sid)
+        if fault in STORM_FAULTS and not self._storm_turn(sid):
+            fault = None
         if fault == "down":
             handler.close_connection = True  # hang up without a word
             return
@@ -405,6 +482,13 @@ class SimServer(LoopbackServers):
             self._stop.wait(self.latency)
         if fault == "500":
             reply = error_page("Interner Serverfehler", status=500)
+        elif fault == "429":
+            reply = error_page("Too Many Requests", status=429)
+            value = self._retry_after_of.get(sid, self.retry_after)
+            if value is not None:
+                reply.headers["Retry-After"] = retry_after_header(value)
+        elif fault == "403":
+            reply = error_page("Zugriff verweigert", status=403)
         elif fault == "changed":
             reply = Reply(body=CHANGED_PAGE.encode("utf-8"), content_type=HTML)
         else:
@@ -420,13 +504,18 @@ class SimServer(LoopbackServers):
                 raw_query=raw_query,
             )
             reply = family_server(src.family).handle(self.world, src, request, fault)
+        override = self._retry_after_of.get(sid)
+        if reply.status == 429 and override is not None:
+            reply.headers["Retry-After"] = retry_after_header(override)
         self._send(handler, reply)
 
     def _internal(self, path: str, query: dict[str, str]) -> Reply:
         name = path.strip("/")
         if name == "__truth__":
-            weeks = query.get("weeks")
-            data: object = self.world.truth(int(weeks) if weeks and weeks.isdigit() else None)
+            # the look-ahead of a sweep by default, so `show --format json` compares equal;
+            # weeks=all: every published day
+            weeks = query.get("weeks") or str(DEFAULT_WEEKS)
+            data: object = self.world.truth(int(weeks) if weeks.isdigit() else None)
         elif name == "__log__":
             with self.world.lock:
                 data = list(self.world.log)
@@ -434,8 +523,13 @@ class SimServer(LoopbackServers):
             data = {"now": fmt(self.world.now())}
         elif name == "__fault__":
             sid, mode = query.get("source", ""), query.get("mode", "")
+            requests, retry_after = query.get("requests"), query.get("retry_after")
             try:
-                self.set_fault(sid, mode or None)
+                if requests is not None and not requests.isdigit():
+                    raise ValueError(f"requests={requests!r} is not a count")
+                if retry_after is not None:
+                    self.set_retry_after(sid, retry_after or None)
+                self.set_fault(sid, mode or None, int(requests) if requests else None)
             except ValueError as exc:
                 return json_reply({"error": str(exc)}, status=400)
             data = {"source": sid, "mode": mode or None}

@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..errors import StoreError
+
 MIGRATIONS: list[str] = [
     # 1: snapshots, locations, slot sets stored only when a location's slots change
     """
@@ -129,25 +131,89 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+class StoreWriteError(StoreError):
+    """A write to the store failed (disk full, read-only file, locked): a runtime failure."""
+
+    exit_code = 1
+
+
+_HINTS = {
+    "disk is full": "free some disk space",
+    "readonly": "the file or its folder is read-only",
+    "locked": "another process holds the database",
+}
+
+
+def store_path(conn: sqlite3.Connection) -> str:
+    """The file behind a connection, for messages."""
+    try:
+        return conn.execute("PRAGMA database_list").fetchone()[2] or "(memory)"
+    except sqlite3.Error:
+        return "(unknown file)"
+
+
+def write_error(conn: sqlite3.Connection, exc: sqlite3.Error) -> StoreWriteError:
+    text = str(exc)
+    hint = next((h for key, h in _HINTS.items() if key in text), "")
+    return StoreWriteError(
+        f"cannot write to store {store_path(conn)}: {text}" + (f" ({hint})" if hint else "")
+    )
+
+
+def _is_store_failure(exc: BaseException) -> bool:
+    # OperationalError: full, read-only, locked, I/O; a bare DatabaseError: a damaged file.
+    # Integrity and programming errors are bugs and keep their traceback.
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (autocommit connections)."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (autocommit connections).
+
+    A failing write (disk full, read-only, locked) becomes a :class:`StoreWriteError`
+    naming the file; the transaction is rolled back, so nothing committed is touched.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        if _is_store_failure(exc):
+            raise write_error(conn, exc) from exc
+        raise
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        # SQLite may already have rolled back by itself (e.g. on SQLITE_FULL)
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        if _is_store_failure(exc):
+            raise write_error(conn, exc) from exc
         raise
-    conn.execute("COMMIT")
+
+
+def check_version(conn: sqlite3.Connection, path: object, readonly: bool = False) -> int:
+    """The store's schema version; a newer one, or (read-only) an older one, is an error."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"store {path} has schema version {version}, newer than this office-schedule "
+            f"({SCHEMA_VERSION}): upgrade office-schedule"
+        )
+    if readonly and version < SCHEMA_VERSION:
+        raise StoreError(
+            f"store {path} has schema version {version}, older than this office-schedule "
+            f"({SCHEMA_VERSION}): run any writing command to upgrade it (snapshot, import, "
+            "reparse)"
+        )
+    return version
 
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the missing migrations, each in its own transaction; return the version."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"store schema version {version} is newer than this office-schedule ({SCHEMA_VERSION})"
-        )
+    version = check_version(conn, store_path(conn))
     if version == SCHEMA_VERSION:
         return version
     # a table rebuild must not cascade into slot_sets; the pragma only works outside a

@@ -12,18 +12,21 @@ import fcntl
 import heapq
 import json
 import os
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
+from ..clock import local_now
 from ..errors import ParseError, StoreError
 from ..model import Location, ParsedSnapshot
-from . import segments
+from . import plausible, segments
 from .codec import (
     compress_payload,
     decode_minutes,
@@ -36,7 +39,7 @@ from .codec import (
     slot_minutes,
 )
 from .monitor import MonitorRecords
-from .schema import migrate, transaction
+from .schema import StoreWriteError, check_version, migrate, transaction
 
 DEFAULT_DB = "office-schedule.db"
 ENV_VAR = "OFFICE_SCHEDULE_DB"
@@ -63,6 +66,14 @@ def resolve_db_path(db: str | os.PathLike | None) -> Path:
     return Path(db or os.environ.get(ENV_VAR) or DEFAULT_DB)
 
 
+def _describe_holder(text: str) -> str:
+    try:
+        info = json.loads(text)
+        return f"pid {info['pid']} on host {info['host']} since {info['since']}"
+    except (ValueError, KeyError, TypeError):
+        return f"pid {text.strip() or '?'}"  # an older office-schedule wrote the pid only
+
+
 @dataclass(frozen=True)
 class SnapshotRecord:
     id: int
@@ -86,19 +97,47 @@ _RECORD_COLUMNS = (
 )
 
 
-def open_store(db: str | os.PathLike | None = None, create: bool = True) -> SQLiteStore:
-    return SQLiteStore(resolve_db_path(db), create=create)
+def open_store(
+    db: str | os.PathLike | None = None, create: bool = True, readonly: bool = False
+) -> SQLiteStore:
+    """The store of ``--db``; ``readonly`` for commands that only read (no migration)."""
+    return SQLiteStore(resolve_db_path(db), create=create and not readonly, readonly=readonly)
+
+
+class _Probed(Exception):
+    """Rolls the write probe back."""
+
+
+class StoreLockedError(StoreError):
+    """Another office-schedule process holds the store's lock."""
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    uri = "file:" + quote(str(path.resolve()))
+    try:
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, timeout=30)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        # A WAL store on a read-only filesystem: even mode=ro must create the -shm file
+        # beside it, which fails. immutable=1 reads the main file as it lies, without locks
+        # or WAL; nothing can write such a file anyway (a WAL left on it is not seen).
+        conn = sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
 
 
 class SQLiteStore(MonitorRecords):
     """The embedded default store."""
 
-    def __init__(self, path: str | os.PathLike, create: bool = True):
+    def __init__(self, path: str | os.PathLike, create: bool = True, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
+        self._lock_file: Any = None
         if self.path.is_dir():
             raise StoreError(f"store path {self.path} is a directory, expected a database file")
         if not self.path.exists():
-            if not create:
+            if not create or readonly:
                 raise StoreError(
                     f"no store at {self.path} (run 'office-schedule snapshot' first, "
                     "or pass --db / set OFFICE_SCHEDULE_DB)"
@@ -108,14 +147,28 @@ class SQLiteStore(MonitorRecords):
                     f"cannot create store {self.path}: directory {self.path.parent} does not exist"
                 )
         try:
+            if readonly:
+                self.conn = _connect_readonly(self.path)
+                self.conn.execute("PRAGMA query_only=ON")
+                check_version(self.conn, self.path, readonly=True)
+                return
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             migrate(self.conn)
+            # SQLite opens a read-only file without a word: find out before a sweep
+            # scrapes in vain (the rolled-back write changes nothing)
+            with transaction(self.conn):
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                self.conn.execute(f"PRAGMA user_version = {int(version)}")
+                raise _Probed
+        except _Probed:
+            pass
+        except StoreWriteError as exc:
+            raise StoreError(str(exc)) from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
-        self._lock_file: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -130,21 +183,30 @@ class SQLiteStore(MonitorRecords):
         self.close()
 
     def acquire_lock(self) -> None:
-        """Exclusive advisory lock so two sweeps or runs never write the same store."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "a+")
+        """Exclusive advisory lock so two sweeps or runs never write the same store.
+
+        The lock file sits beside the real file (symlinks resolved), so two paths to one
+        store share it; it names its holder (pid, host, since) for the refused process.
+        """
+        real = self.path.resolve()
+        lock_path = real.with_name(real.name + ".lock")
+        try:
+            handle = open(lock_path, "a+")
+        except OSError as exc:
+            raise StoreError(f"cannot lock store {real}: {exc.strerror} ({lock_path})") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "?"
+            holder = _describe_holder(handle.read())
             handle.close()
-            raise StoreError(
-                f"store {self.path} is locked by another office-schedule process (pid {holder})"
+            raise StoreLockedError(
+                f"store {real} is locked by another office-schedule process ({holder})"
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        since = datetime.now().strftime(TIME_FORMAT)
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}))
         handle.flush()
         self._lock_file = handle
 
@@ -174,7 +236,14 @@ class SQLiteStore(MonitorRecords):
         ``error`` is ``(class, message, url)``; a raw payload may accompany an error (a
         parse failure), so a fixed parser can read it again later. The class
         ``Disallowed`` (robots.txt) stores a ``disallowed`` snapshot, its rule as message.
+        An implausible snapshot or slot time (``plausible``) is a StoreError, nothing stored.
         """
+        try:
+            plausible.check_snapshot_time(taken_at, local_now(), source_id)
+            if error is None and parsed is not None:
+                plausible.check_parsed(parsed, taken_at, source_id)
+        except plausible.ImplausibleTime as exc:
+            raise StoreError(f"not stored: {exc}") from None
         taken = taken_at.strftime(TIME_FORMAT)
         with transaction(self.conn):
             if error is not None and error[0] == "Disallowed":
