@@ -625,3 +625,29 @@ def test_the_readme_simulator_check_works_as_written(tmp_path, monkeypatch):
             differ.append(row["source_id"])
     assert differ == [], f"{len(differ)} of {len(stored)} sources differ"
     assert DEFAULT_WEEKS == 4  # the README names "?weeks=4" nowhere: the defaults agree
+
+
+def test_a_scrape_with_implausible_slot_times_is_stored_as_an_error_naming_the_url(tmp_path):
+    """A site whose calendar is two years behind (a broken clock): its slots are refused."""
+    from datetime import timedelta
+
+    from office_schedule.clock import local_now
+    from office_schedule.simulate import SimServer, SimWorld
+
+    behind = local_now() - timedelta(days=2 * 365)
+    world = SimWorld(seed=4, families={"tempus": 1}, frozen=True, start=behind)
+    with SimServer(world) as srv:
+        catalog = srv.write_catalog(tmp_path / "sim.csv")
+        db = tmp_path / "s.db"
+        result = CliRunner().invoke(
+            main,
+            ["snapshot", "--catalog", str(catalog), "-i", "sim-*", "--db", str(db), "-q",
+             "--gap", "0"],
+        )  # fmt: skip
+    assert result.exit_code == 1, result.output  # every source failed
+    with SQLiteStore(db) as store:
+        (row,) = store.conn.execute(
+            "SELECT status, error_class, error_message, error_url FROM snapshots"
+        ).fetchall()
+    assert row[:2] == ("error", "ImplausibleTime")
+    assert "sim-tempus-01" in (row[3] or "") and row[2]
