@@ -27,10 +27,13 @@ from click.testing import CliRunner
 from office_schedule.cli import main as cli_main
 from office_schedule.simulate import SimServer, SimWorld
 from office_schedule.simulate.families import FAMILY_SERVERS
-from office_schedule.simulate.municipalities import Booking, SiteServer, build_sites
+from office_schedule.simulate.municipalities import (
+    HOST_ONLY_FAMILIES,
+    SiteServer,
+    build_sites,
+    town_bookings,
+)
 from office_schedule.simulate.server import family_hosts
-
-HOST_ONLY = ("etermin", "flexappoint", "termed", "impftermin")
 
 
 def run(*args: object) -> str:
@@ -40,19 +43,12 @@ def run(*args: object) -> str:
     return result.output
 
 
-def deep_link(source) -> str:
-    extra = source.params.get("extra", "")
-    if source.family == "netappoint" and extra and extra not in source.index_url:
-        return f"{source.index_url}&{extra}"
-    return source.index_url
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=20)
     parser.add_argument("--sources", type=int, default=2, help="simulated sources per family")
     args = parser.parse_args()
-    families = {f: args.sources for f in FAMILY_SERVERS if f not in HOST_ONLY}
+    families = {f: args.sources for f in FAMILY_SERVERS if f not in HOST_ONLY_FAMILIES}
     world = SimWorld(seed=21, families=families, frozen=True)
     assignment = family_hosts(world)
     with (
@@ -61,8 +57,7 @@ def main() -> int:
             world, hosts=tuple(dict.fromkeys(assignment.values())), assignment=assignment
         ) as srv,
     ):
-        bookings = [Booking(s.family, deep_link(s), s.id) for s in srv.sources()]
-        with SiteServer(build_sites(bookings, args.sites, seed=4)) as web:
+        with SiteServer(build_sites(town_bookings(srv.sources()), args.sites, seed=4)) as web:
             sites = web.write_sites(Path(tmp) / "sites.csv")
             out = Path(tmp) / "rows.csv"
             started = time.monotonic()

@@ -16,13 +16,16 @@ from office_schedule.discover.crawler import links_of
 from office_schedule.errors import CatalogError
 from office_schedule.simulate import SimServer, SimWorld
 from office_schedule.simulate.families import FAMILY_SERVERS
-from office_schedule.simulate.municipalities import EXTERNAL, Booking, SiteServer, build_sites
+from office_schedule.simulate.municipalities import (
+    EXTERNAL,
+    HOST_ONLY_FAMILIES,
+    SiteServer,
+    build_sites,
+    town_bookings,
+)
 from office_schedule.simulate.server import family_hosts
 
 N_SITES = 12
-#: recognised by their vendor's host name alone (no page marker of theirs is known), which
-#: a simulator on loopback addresses cannot reproduce; their URLs are tested on their own
-HOST_ONLY = ("etermin", "flexappoint", "termed", "impftermin")
 
 
 def cli(*args):
@@ -31,13 +34,13 @@ def cli(*args):
 
 @pytest.fixture(scope="module")
 def towns(tmp_path_factory):
-    families = {f: 1 for f in FAMILY_SERVERS if f not in HOST_ONLY}
+    # the vendor-host families are tested by their URLs below
+    families = {f: 1 for f in FAMILY_SERVERS if f not in HOST_ONLY_FAMILIES}
     world = SimWorld(seed=11, families=families, frozen=True)
     assignment = family_hosts(world)
     hosts = tuple(dict.fromkeys(assignment.values()))
     with SimServer(world, hosts=hosts, assignment=assignment) as srv:
-        bookings = [Booking(s.family, _deep_link(s), s.id) for s in srv.sources()]
-        with SiteServer(build_sites(bookings, N_SITES, seed=3)) as web:
+        with SiteServer(build_sites(town_bookings(srv.sources()), N_SITES, seed=3)) as web:
             tmp = tmp_path_factory.mktemp("discover")
             sites = web.write_sites(tmp / "sites.csv")
             out = tmp / "rows.csv"
@@ -45,14 +48,6 @@ def towns(tmp_path_factory):
             assert result.exit_code == 0, result.output
             pace = {host: srv.pace(host) for host in srv.hosts}  # before any sweep
             yield srv, web, out, result.output, tmp, pace
-
-
-def _deep_link(source) -> str:
-    """How a town links a netappoint tenant that needs a cause: with it in the query."""
-    extra = source.params.get("extra", "")
-    if source.family == "netappoint" and extra and extra not in source.index_url:
-        return f"{source.index_url}&{extra}"
-    return source.index_url
 
 
 def _rows(path) -> list[dict]:

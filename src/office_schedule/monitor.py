@@ -46,7 +46,7 @@ class HealthMonitor:
     def observe(self, source_id: str) -> Health | None:
         """Recompute one source's health; returns it when its state changed."""
         health = source_health(self.store, source_id, self.thresholds)
-        known = self.store.health_states().get(source_id)
+        known = self.store.health_state(source_id)
         old = known[0] if known else None
         if old == health.state:
             return None
@@ -77,6 +77,7 @@ class HealthMonitor:
                     self._delivered.pop(change["id"], None)
             if done:
                 self.store.mark_notified(done)
+            # asked again: observe() may have logged changes while we were sending
             self.pending = bool(self.store.health_changes(unnotified_only=True))
             return len(done)
 

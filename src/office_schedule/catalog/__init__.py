@@ -1,6 +1,14 @@
 """The offices as data: every known source, shipped as a CSV in the package."""
 
-from .catalog import Source, load_catalog, parse_params, seen_start, select_sources, stale_sources
+from .catalog import (
+    Source,
+    load_catalog,
+    parse_params,
+    seen_start,
+    select_sources,
+    split_patterns,
+    stale_sources,
+)
 
 __all__ = [
     "Source",
@@ -8,5 +16,6 @@ __all__ = [
     "parse_params",
     "seen_start",
     "select_sources",
+    "split_patterns",
     "stale_sources",
 ]

@@ -179,7 +179,8 @@ def stale_sources(sources: Iterable[Source], today: date) -> list[Source]:
     return [s for s in sources if not s.seen or seen_start(s.seen) < cutoff]
 
 
-def _split_patterns(patterns: Sequence[str] | None) -> list[str]:
+def split_patterns(patterns: Sequence[str] | None) -> list[str]:
+    """``("a*,b", "c")`` -> ``["a*", "b", "c"]``: the values of repeatable wildcard options."""
     out: list[str] = []
     for p in patterns or ():
         out.extend(x.strip() for x in p.split(",") if x.strip())
@@ -205,7 +206,7 @@ def select_sources(
     or family names them explicitly (a pattern without wildcards equal to the id, or a
     family filter for needs-include sources). ``everything`` ignores both flags.
     """
-    inc, exc, fam = _split_patterns(include), _split_patterns(exclude), _split_patterns(families)
+    inc, exc, fam = split_patterns(include), split_patterns(exclude), split_patterns(families)
     selected = []
     for source in catalog.values():
         if exc and _matches(source, exc):

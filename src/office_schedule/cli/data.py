@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..catalog import load_catalog
+from ..catalog import load_catalog, split_patterns
 from ..store import SQLiteStore, open_store
 from . import catalog_options, db_option, dumps, main
 
@@ -26,8 +26,7 @@ def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) ->
     for sid in store.source_ids():
         known.setdefault(sid, (sid, None))
     chosen, fields = {}, {}
-    split = lambda ps: [p.strip() for x in ps for p in x.split(",") if p.strip()]  # noqa: E731
-    inc, exc, fam = split(include), split(exclude), split(families)
+    inc, exc, fam = split_patterns(include), split_patterns(exclude), split_patterns(families)
     for sid, (name, scraper) in sorted(known.items()):
         source = catalog.get(sid)
         family = source.family if source else scraper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -70,10 +71,7 @@ def discover(sites, out, depth, pages, gap, db):
 
 
 async def _crawl_all(sites, limits: CrawlLimits, gap: float, store) -> list[SiteResult]:
-    politeness = Politeness(
-        per_host_concurrency=1, min_gap=gap, attempts=CRAWL_POLITENESS.attempts,
-        timeout=CRAWL_POLITENESS.timeout,
-    )  # fmt: skip
+    politeness = replace(CRAWL_POLITENESS, min_gap=gap)
     robots = RobotsCache(store)
     progress = Progress(
         TextColumn("{task.description}"),

@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from ..analysis.health import Health, Thresholds
+from ..catalog import split_patterns
 from ..monitor import HealthMonitor, source_health
 from ..report.notify import Notifier, NotifyError
 from ..store import SQLiteStore, open_store
@@ -94,18 +95,15 @@ def make_monitor(store: SQLiteStore, notify_urls, failing_after, degraded_after)
 
 
 def _healths(store: SQLiteStore, th: Thresholds, include, exclude) -> list[Health]:
+    inc, exc = split_patterns(include), split_patterns(exclude)
     out = []
     for sid in sorted(store.recorded_source_ids()):
-        if include and not any(fnmatch.fnmatchcase(sid, p) for p in _patterns(include)):
+        if inc and not any(fnmatch.fnmatchcase(sid, p) for p in inc):
             continue
-        if exclude and any(fnmatch.fnmatchcase(sid, p) for p in _patterns(exclude)):
+        if any(fnmatch.fnmatchcase(sid, p) for p in exc):
             continue
         out.append(source_health(store, sid, th))
     return out
-
-
-def _patterns(values) -> list[str]:
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
 def selection_options(f: Callable) -> Callable:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..catalog import split_patterns
 from ..store import open_store
 from . import db_option, main
-
-
-def _split(values) -> list[str]:
-    return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
 @main.command("prune")
@@ -44,8 +41,8 @@ def prune_cmd(db, include, exclude, date_from, date_before, errors, statuses, im
             "say what to prune: -i/-e sources, --from/--before days, --errors or --status"
         )
     sel = Selection(
-        include=_split(include),
-        exclude=_split(exclude),
+        include=split_patterns(include),
+        exclude=split_patterns(exclude),
         start=date_from.strftime("%Y-%m-%d") if date_from else "",
         end=date_before.strftime("%Y-%m-%d") if date_before else "~",
         statuses=tuple(dict.fromkeys(statuses)),

@@ -51,8 +51,7 @@ class Candidate:
     family: str | None
     index_url: str | None = None
     params: dict[str, str] = field(default_factory=dict)
-    problem: str | None = None  # why it gives no row (dead link, not confirmed, ...)
-    disallowed: str | None = None  # the robots.txt rule that kept us from opening it
+    problem: str | None = None  # why it gives no row (dead link, robots.txt, not confirmed)
 
     @property
     def confirmed(self) -> bool:
@@ -155,15 +154,15 @@ async def crawl_site(
             if family is not None:
                 candidates.setdefault(link, Candidate(link, final, family.name))
                 continue
+            wanted = BOOKING_WORDS.search(link) or BOOKING_WORDS.search(text)
             if not _same_site(parts.hostname or "", site_host):
-                if BOOKING_WORDS.search(link) or BOOKING_WORDS.search(text):
+                if wanted:
                     candidates.setdefault(link, Candidate(link, final, None))
                 continue
             page = urldefrag(link)[0]
             if page in seen_pages or NOT_HTML.search(parts.path) or depth + 1 > limits.depth:
                 continue
             seen_pages.add(page)
-            wanted = BOOKING_WORDS.search(link) or BOOKING_WORDS.search(text)
             if parts.query and parts.path in seen_paths and not wanted:
                 variants.append((page, depth + 1))  # ?print=1 and the like: read last
                 continue
@@ -207,7 +206,6 @@ async def confirm(candidate: Candidate, fetcher: Fetcher) -> None:
         redirect = family.redirect if family is not None else None
         response = await session.request("GET", candidate.url, redirect=redirect)
     except DisallowedError as exc:
-        candidate.disallowed = exc.line
         candidate.problem = f"robots.txt disallows it ({exc.line})"
         return
     except ScrapeError as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .model import SimWorld
-from .municipalities import SiteServer, build_sites
+from .municipalities import SiteServer, build_sites, town_bookings
 from .server import FAULT_MODES, PortInUseError, SimServer, family_hosts, parse_faults
 
 __all__ = [
@@ -103,10 +103,9 @@ def serve(
                 say(f"catalog written to {srv.write_catalog(catalog_out)}")
             sites = None
             if municipalities:
-                bookings = [(s.family, s.index_url, s.id) for s in srv.sources()]
                 sites = stack.enter_context(
                     SiteServer(
-                        build_sites(bookings, municipalities, seed),
+                        build_sites(town_bookings(srv.sources()), municipalities, seed),
                         port=urlsplit(srv.urls[0]).port or 0,
                     )
                 )

@@ -141,6 +141,23 @@ def _dead_link(template: Booking, taken: set[str]) -> str | None:
     return url if url != template.url else None
 
 
+#: recognised by their vendor's host name alone (no page marker of theirs is known), which a
+#: simulator on loopback addresses cannot reproduce: a crawler cannot find them here
+HOST_ONLY_FAMILIES = ("etermin", "flexappoint", "termed", "impftermin")
+
+
+def town_bookings(sources) -> list[Booking]:
+    """The links towns put on their pages for catalog ``sources``: the index URL, and for a
+    netappoint tenant that needs a cause the deep link that carries it."""
+    out = []
+    for s in sources:
+        url, extra = s.index_url, s.params.get("extra", "")
+        if s.family == "netappoint" and extra and extra not in url:
+            url = f"{url}&{extra}"
+        out.append(Booking(s.family, url, s.id))
+    return out
+
+
 def build_sites(bookings, n: int, seed: int = 0) -> list[SimSite]:
     """Spread ``bookings`` ((family, url, source_id), e.g. from ``SimServer.sources()``)
     over ``n`` municipalities, deterministically by ``seed``."""
@@ -493,4 +510,12 @@ class SiteServer(LoopbackServers):
         self._send(handler, reply or _not_found())
 
 
-__all__ = ["Booking", "SimSite", "SiteServer", "build_sites", "render_site"]
+__all__ = [
+    "HOST_ONLY_FAMILIES",
+    "Booking",
+    "SimSite",
+    "SiteServer",
+    "build_sites",
+    "render_site",
+    "town_bookings",
+]

@@ -47,10 +47,11 @@ class MonitorRecords:
     def recorded_source_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT source_id FROM snapshots")]
 
-    def health_states(self) -> dict[str, tuple[str, str, str]]:
-        """source -> (state, since, detail) as last recorded."""
-        rows = self.conn.execute("SELECT source_id, state, since, detail FROM health")
-        return {sid: (state, since, detail) for sid, state, since, detail in rows}
+    def health_state(self, source_id: str) -> tuple[str, str, str] | None:
+        """(state, since, detail) of one source as last recorded."""
+        return self.conn.execute(
+            "SELECT state, since, detail FROM health WHERE source_id = ?", (source_id,)
+        ).fetchone()
 
     def record_health(self, source_id: str, state: str, since: str, detail: str, at: str) -> int:
         """Store a new health state and log the change; returns the log entry's id."""
