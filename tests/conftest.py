@@ -14,7 +14,7 @@ import pytest
 from office_schedule.catalog import load_catalog
 from office_schedule.store import SQLiteStore
 
-from . import weekslices
+from . import stores, weekslices
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("OFFICE_SCHEDULE_SHARED") or ROOT.parent / "shared")
@@ -25,6 +25,31 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def store(tmp_path: Path):
     with SQLiteStore(tmp_path / "test.db") as s:
         yield s
+
+
+@pytest.fixture(params=stores.BACKENDS)
+def backend(request) -> str:
+    """Each backend in turn: "sqlite" or "postgresql" (a throwaway server)."""
+    if request.param == "postgresql":
+        stores.pg_server()
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> str:
+    """A ``--db`` value of a new, empty store of each backend."""
+    return stores.db_for(backend, tmp_path)
+
+
+@pytest.fixture
+def any_store(db_url: str):
+    """A new store of each backend."""
+    with stores.open_store(db_url) as s:
+        yield s
+
+
+def pytest_sessionfinish(session, exitstatus):
+    stores.stop_server()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from office_schedule.cli import main
 from office_schedule.errors import OfficeScheduleError
 from office_schedule.exchange import export_weeks, import_paths
-from office_schedule.store import SQLiteStore
+from office_schedule.store import open_store
 
 from .weekslices import FAMILIES, row_count, tar_gz
 
@@ -24,16 +24,17 @@ def members(path: Path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar}
 
 
-def count(store: SQLiteStore) -> int:
+def count(store) -> int:
     return sum(
-        store.conn.execute(
+        store.db.execute(
             "SELECT (SELECT count(*) FROM snapshots) + "
             "(SELECT coalesce(sum(n_ok + n_unchanged), 0) FROM segments)"
         ).fetchone()
     )
 
 
-def test_slice_round_trip_is_byte_identical(store, tmp_path, week_slice):
+def test_slice_round_trip_is_byte_identical(any_store, tmp_path, week_slice):
+    store = any_store
     (result,) = import_paths(store, [week_slice])
     assert result.sources == 4 and result.rows == row_count(week_slice)
     export_weeks(store, tmp_path / "out", FAMILIES)
@@ -46,7 +47,8 @@ def test_slice_round_trip_is_byte_identical(store, tmp_path, week_slice):
     assert meta == (week_slice / "metadata.json").read_bytes()
 
 
-def test_import_is_idempotent_and_export_deterministic(store, tmp_path, week_slice):
+def test_import_is_idempotent_and_export_deterministic(any_store, tmp_path, week_slice):
+    store = any_store
     import_paths(store, [week_slice])
     before = count(store)
     (again,) = import_paths(store, [week_slice])
@@ -122,11 +124,11 @@ def test_truncated_gzip_is_a_clear_error(store, tmp_path, synthetic_slice):
     assert "cut.tar.gz" in str(info.value) and count(store) == 0
 
 
-def test_real_week_round_trip(shared_dir, tmp_path):
+def test_real_week_round_trip(shared_dir, tmp_path, db_url):
     raw = shared_dir / "data" / "office-schedule-data" / "raw"
-    with SQLiteStore(tmp_path / "week.db") as store:
+    with open_store(db_url) as store:
         import_paths(store, [raw / "2021" / "2021-28.tar.gz", raw / "metadata.json"])
-        sources = {sid: None for (sid,) in store.conn.execute("SELECT id FROM sources")}
+        sources = {sid: None for sid in store.source_metadata()}
         sources.update({sid: None for sid in store.source_ids()})
         sources["impfthueringen"] = "impfthueringen"
         export_weeks(store, tmp_path / "out", sources)

@@ -13,7 +13,7 @@ import pytest
 
 from office_schedule.analysis import published_metrics, write_metrics_week
 from office_schedule.exchange import import_paths
-from office_schedule.store import SQLiteStore
+from office_schedule.store import SQLiteStore, open_store
 
 from .weekslices import METRICS_SOURCES
 
@@ -31,11 +31,11 @@ def _cells(files: dict[str, bytes]) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def test_real_week_2021_28_is_byte_identical(shared_dir: Path, tmp_path: Path) -> None:
+def test_real_week_2021_28_is_byte_identical(shared_dir: Path, tmp_path: Path, db_url) -> None:
     base = shared_dir / "data" / "office-schedule-data"
     raw = base / "raw" / "2021" / "2021-28.tar.gz"
     published = base / "metrics" / "2021" / "2021-28.tar.gz"
-    with SQLiteStore(tmp_path / "x.db") as store:
+    with open_store(db_url) as store:
         import_paths(store, [raw])
         path, _ = write_metrics_week(store, tmp_path, store.source_ids(), 2021, 28)
     assert path == tmp_path / "metrics" / "2021" / "2021-28.tar.gz"

@@ -7,15 +7,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from office_schedule.cli import main
 from office_schedule.clock import local_now
 from office_schedule.model import Location, ParsedSnapshot
-from office_schedule.store import SQLiteStore, segments
+from office_schedule.store import SQLiteStore
 from office_schedule.store.prune import Selection, plan, prune
 
+from .stores import dump
+
 DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on each backend."""
+    return any_store
 
 
 def parsed(**locs: list[int]) -> ParsedSnapshot:
@@ -53,7 +62,7 @@ def states(store: SQLiteStore, source: str = "s") -> dict[str, dict[str, list[in
 
 
 def locations(store: SQLiteStore) -> list[tuple]:
-    return store.conn.execute(
+    return store.db.execute(
         "SELECT location_id, present, slots_hash FROM locations WHERE source_id = 's' "
         "ORDER BY location_id"
     ).fetchall()
@@ -61,12 +70,12 @@ def locations(store: SQLiteStore) -> list[tuple]:
 
 def test_dry_run_changes_nothing_and_counts_per_source(store, tmp_path):
     t0 = fill(store)
-    before = "\n".join(store.conn.iterdump())
+    before = dump(store)
     runner = CliRunner()
     db = str(store.path)
     out = runner.invoke(main, ["prune", "--db", db, "--errors"], catch_exceptions=False).output
     assert "other: 5 error" in out and "s: 1 error" in out and "would delete 6" in out
-    assert "\n".join(store.conn.iterdump()) == before
+    assert dump(store) == before
     day = (t0 + 3 * DAY).strftime("%Y-%m-%d")
     result = runner.invoke(main, ["prune", "--db", db, "--errors", "--from", day, "--yes"])
     assert result.exit_code == 0, result.output
@@ -101,7 +110,7 @@ def test_deleting_the_latest_snapshot_rolls_locations_back(store):
     state = {"a": [2], "b": [3], "c": [5]}
     store.save_snapshot("s", t, t.timestamp(), raw={"x": 1}, parsed=parsed(**state))
     last = store.snapshots("s")[-1]
-    assert store.conn.execute(
+    assert store.db.execute(
         "SELECT count(*) FROM slot_sets WHERE snapshot_id = ?", (last.id,)
     ).fetchone() == (0,)
     got = states(store)
@@ -112,16 +121,16 @@ def test_everything_of_a_source_removes_its_locations(store):
     fill(store)
     prune(store, Selection(include=["s"]))
     assert store.snapshots("s") == [] and locations(store) == []
-    assert store.conn.execute("SELECT count(*) FROM slot_sets").fetchone() == (0,)
+    assert store.db.execute("SELECT count(*) FROM slot_sets").fetchone() == (0,)
 
 
 def test_imported_absurd_weeks_can_be_pruned(store, tmp_path: Path):
     """A store that took year-9999 and 1970 rows (before import checked times) is fixed."""
     minutes = np.array([60_000_000], dtype="<u4")
     for week, taken in (("9999-52", "9999-12-31 23:59:59"), ("1970-01", "1970-01-01 00:00:00")):
-        segments.save(store.conn, "evil", week, [(taken, "ok", {"x": minutes})])
-    segments.save(
-        store.conn, "evil", "2021-28",
+        store.save_segment("evil", week, [(taken, "ok", {"x": minutes})])
+    store.save_segment(
+        "evil", "2021-28",
         [("2021-07-13 08:00:00", "ok", {"x": minutes}), ("2021-07-13 08:15:00", "ok", {})],
     )  # fmt: skip
     sel = Selection(include=["evil"], start="2030-01-01", imported=True)
@@ -129,7 +138,7 @@ def test_imported_absurd_weeks_can_be_pruned(store, tmp_path: Path):
     prune(store, sel)
     prune(store, Selection(include=["evil"], end="2020-01-01", imported=True))
     prune(store, Selection(include=["evil"], start="2021-07-13 08:10", imported=True))
-    weeks = store.conn.execute("SELECT week, n_ok FROM segments").fetchall()
+    weeks = store.db.execute("SELECT week, n_ok FROM segments").fetchall()
     assert weeks == [("2021-28", 1)]
     assert store.status_summary()[0]["last_ok"] == "2021-07-13 08:00:00"
     runner = CliRunner()

@@ -461,7 +461,7 @@ def test_a_read_only_file_fails_writers_with_a_message(recorded, tmp_path, tevis
 def _store_at_version(path: Path, version: int) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     for number in range(min(version, schema.SCHEMA_VERSION)):
-        for statement in schema._split(schema.MIGRATIONS[number]):
+        for statement in schema.split_script(schema.MIGRATIONS[number]):
             conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {version}")
     conn.close()

@@ -123,7 +123,7 @@ def test_migration_3_keeps_every_snapshot_and_slot_set(tmp_path):
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
     for number, script in enumerate(schema.MIGRATIONS[:2]):
-        for statement in schema._split(script):
+        for statement in schema.split_script(script):
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {number + 1}")
     conn.execute(

@@ -32,9 +32,9 @@ def cli(*args, **kw):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False, **kw)
 
 
-def test_sweep_equals_truth_and_failures_are_stored(frozen_sim, tmp_path):
+def test_sweep_equals_truth_and_failures_are_stored(frozen_sim, db_url):
     srv, catalog = frozen_sim
-    db = tmp_path / "s.db"
+    db = db_url
     result = cli("snapshot", "--catalog", catalog, "--db", db, "-i", "sim-*", "--gap", 0)
     assert result.exit_code == 0, result.output
     assert "3 stored, 1 failed" in result.output

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from .analysis.health import Health, Thresholds, assess
 from .clock import local_from_ts
 from .report.notify import Notifier
-from .store.sqlite import TIME_FORMAT, SQLiteStore
+from .store import Store
+from .store.sql import TIME_FORMAT
 
 log = logging.getLogger(__name__)
 
 
-def source_health(store: SQLiteStore, source_id: str, th: Thresholds, now: float | None = None):
+def source_health(store: Store, source_id: str, th: Thresholds, now: float | None = None):
     now = time.time() if now is None else now
     return assess(source_id, store.recent_snapshots(source_id, now - th.window), th)
 
@@ -29,7 +30,7 @@ def source_health(store: SQLiteStore, source_id: str, th: Thresholds, now: float
 class HealthMonitor:
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         thresholds: Thresholds | None = None,
         notifier: Notifier | None = None,
         on_change: Callable[[Health, str | None], None] | None = None,

@@ -23,8 +23,10 @@ from .clock import local_from_ts, local_now
 from .errors import DisallowedError, ParseError, ScrapeError, StoreError
 from .families import SilentZeroError, check_empty, get_family
 from .fetch import Fetcher
-from .store import SQLiteStore, plausible
-from .store.schema import StoreWriteError
+from .leasing import HostLeases
+from .store import Store, plausible
+from .store.db import StoreWriteError
+from .store.prune import STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,15 @@ class SweepResult:
         return self.pending["taken_ts"] if self.pending else None
 
 
-#: a result that could not be stored (kept to retry), one the store refused for good, and
-#: one a stopped sweep never started
-UNSTORED, REJECTED, SKIPPED = "unstored", "rejected", "skipped"
+#: a result that could not be stored (kept to retry), one the store refused for good, one a
+#: stopped sweep never started, and one left to the recorder that holds its host's lease
+UNSTORED, REJECTED, SKIPPED, LEASED = "unstored", "rejected", "skipped", "leased"
 
 
 async def snapshot_source(
     source: Source,
     fetcher: Fetcher,
-    store: SQLiteStore,
+    store: Store,
     weeks: int = DEFAULT_WEEKS,
     timeout: float = SOURCE_TIMEOUT,
 ) -> SweepResult:
@@ -123,7 +125,7 @@ async def snapshot_source(
     return store_result(store, result, pending)
 
 
-def store_result(store: SQLiteStore, result: SweepResult, pending: dict[str, Any]) -> SweepResult:
+def store_result(store: Store, result: SweepResult, pending: dict[str, Any]) -> SweepResult:
     """Write a scraped snapshot; a failing write leaves it ``unstored`` with its arguments."""
     try:
         record = store.save_snapshot(result.source_id, **pending)
@@ -182,29 +184,38 @@ def _host_gates(sources: Sequence[Source], fetcher: Fetcher) -> dict[str, asynci
 
 async def run_sweep(
     sources: Sequence[Source],
-    store: SQLiteStore,
+    store: Store,
     fetcher: Fetcher,
     weeks: int = DEFAULT_WEEKS,
     on_result: Callable[[SweepResult], None] | None = None,
     timeout: float = SOURCE_TIMEOUT,
     notice: Callable[[str], None] | None = None,
+    leases: HostLeases | None = None,
 ) -> list[SweepResult]:
     """Snapshot every source once, concurrently; results in completion order.
 
     After a failed store write no new scrape starts (those sources are ``skipped``); the
     scrapes in flight finish and are stored if the store takes them. ``notice`` hears of an
-    apparently missing network early.
+    apparently missing network early. With ``leases`` (a shared store) only sources of
+    hosts this sweep holds are scraped; the others are ``leased`` to other recorders.
     """
     gates = _host_gates(sources, fetcher)
     watch = NetworkWatch([s.host for s in sources], notice)
     results: list[SweepResult] = []
     store_failed = False
+    renewing = None
+    if leases is not None:
+        leases.refresh()
+        renewing = asyncio.get_running_loop().create_task(_keep_renewing(leases))
 
     async def one(source: Source) -> None:
         nonlocal store_failed
         async with gates[source.host]:
             if store_failed:
                 result = SweepResult(source.id, SKIPPED)
+            elif leases is not None and not leases.holds(source.host):
+                result = SweepResult(source.id, LEASED, error="its host is leased by another "
+                                     "recorder")  # fmt: skip
             else:
                 result = await snapshot_source(source, fetcher, store, weeks, timeout)
         if result.status == UNSTORED:
@@ -214,8 +225,18 @@ async def run_sweep(
         if on_result:
             on_result(result)
 
-    await asyncio.gather(*(one(s) for s in _interleave_by_host(sources)))
+    try:
+        await asyncio.gather(*(one(s) for s in _interleave_by_host(sources)))
+    finally:
+        if renewing is not None:
+            renewing.cancel()
     return results
+
+
+async def _keep_renewing(leases: HostLeases) -> None:
+    while True:
+        await asyncio.sleep(leases.ttl / 3)
+        leases.refresh()
 
 
 def _interleave_by_host(sources: Sequence[Source]) -> list[Source]:
@@ -264,7 +285,7 @@ class PendingWrites:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         notice: Callable[[str], None] | None,
         base: float = 5.0,
         cap: float = 300.0,
@@ -321,7 +342,7 @@ class PendingWrites:
 
 async def run_forever(
     sources: Sequence[Source],
-    store: SQLiteStore,
+    store: Store,
     fetcher: Fetcher,
     stop: asyncio.Event,
     weeks: int = DEFAULT_WEEKS,
@@ -329,6 +350,7 @@ async def run_forever(
     timeout: float = SOURCE_TIMEOUT,
     notice: Callable[[str], None] | None = None,
     retry_base: float = 5.0,
+    leases: HostLeases | None = None,
 ) -> int:
     """Snapshot each source every ``interval_minutes`` until ``stop`` is set.
 
@@ -336,12 +358,18 @@ async def run_forever(
     finished and stored before returning (a scrape is bounded by ``timeout``). A failed
     store write never stops the schedule: the snapshot is kept (``PendingWrites``) and
     stored once the store takes writes again; ``notice`` hears of every failure.
+
+    With ``leases`` (a shared store) only the sources of hosts this worker holds are
+    scheduled; a host gained from another worker resumes one interval after its last
+    stored snapshot, and a host lost is dropped once its running scrape ends.
     """
     gates = _host_gates(sources, fetcher)
     watch = NetworkWatch([s.host for s in sources], notice)
     pending = PendingWrites(store, notice, base=retry_base)
     start = time.monotonic()
-    due = {s.id: start + spread_offset(s.id, s.interval_minutes * 60) for s in sources}
+    due: dict[str, float] = {}
+    if leases is None:
+        due = {s.id: start + spread_offset(s.id, s.interval_minutes * 60) for s in sources}
     by_id = {s.id: s for s in sources}
     running: dict[str, asyncio.Task] = {}
     stored = 0
@@ -375,6 +403,14 @@ async def run_forever(
         now = time.monotonic()
         if pending.due(now):
             retry()
+        if leases is not None and leases.due(now):
+            busy = {by_id[k].host for k, t in running.items() if not t.done()}
+            gained, lost = leases.refresh(busy)
+            for s in sources:
+                if s.host in lost:
+                    due.pop(s.id, None)
+                elif s.host in gained:
+                    due[s.id] = _resume_at(store, s, now)
         for source_id, when in sorted(due.items(), key=lambda kv: kv[1]):
             if when > now:
                 break
@@ -382,6 +418,10 @@ async def run_forever(
             interval = source.interval_minutes * 60
             # skip missed turns instead of catching up in a burst
             due[source_id] = when + interval * max(1, int((now - when) // interval) + 1)
+            if leases is not None and not leases.holds(source.host, now):
+                log.warning("%s: lease of %s not certain, skipping this turn", source_id,
+                            source.host)  # fmt: skip
+                continue
             if source_id in running and not running[source_id].done():
                 log.warning("%s: previous snapshot still running, skipping this turn", source_id)
                 continue
@@ -391,6 +431,8 @@ async def run_forever(
         next_due = min(due.values()) if due else now + 60
         if pending.retry_at is not None:
             next_due = min(next_due, pending.retry_at)
+        if leases is not None:
+            next_due = min(next_due, leases.next_refresh)
         try:
             await asyncio.wait_for(stop.wait(), timeout=max(0.05, next_due - time.monotonic()))
         except TimeoutError:
@@ -403,3 +445,16 @@ async def run_forever(
         lost = ", ".join(sorted(pending.items))
         notice(f"STORE WRITE FAILED: {len(pending.items)} snapshots could not be stored: {lost}")
     return stored
+
+
+def _resume_at(store: Store, source: Source, now: float) -> float:
+    """When a newly held source is due (monotonic): one interval after its last snapshot
+    (another worker may have taken it just now), else at its spread offset."""
+    interval = source.interval_minutes * 60
+    try:
+        last = store.latest_snapshot(source.id, statuses=STATUSES)
+    except StoreError:
+        last = None
+    if last is None:
+        return now + spread_offset(source.id, interval)
+    return now + max(0.0, last.taken_ts + interval - time.time())

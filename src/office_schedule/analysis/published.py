@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..exchange.exporter import _tar_gz, week_rows, weeks_of_sources
-from ..store import SQLiteStore
+from ..exchange.archive import write_tar_gz
+from ..store import Store
+from ..store.weeks import week_rows, weeks_of_sources
 from .metric_rows import NAMES, SPANS, LocState, source_rows
 
 #: member order of a published metrics week
@@ -37,7 +38,7 @@ def _families(source_ids: Iterable[str] | Mapping[str, str | None]) -> dict[str,
 
 
 def published_metrics(
-    store: SQLiteStore,
+    store: Store,
     source_ids: Iterable[str] | Mapping[str, str | None],
     year: int,
     week: int,
@@ -109,7 +110,7 @@ def _csv(stamps: np.ndarray, names: list[str], grid: np.ndarray) -> bytes:
 
 
 def write_metrics_week(
-    store: SQLiteStore,
+    store: Store,
     out_dir: str | Path,
     source_ids: Iterable[str] | Mapping[str, str | None],
     year: int,
@@ -122,12 +123,12 @@ def write_metrics_week(
         return None, carry_out
     path = Path(out_dir) / "metrics" / str(year) / f"{year}-{week:02d}.tar.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _tar_gz(path, list(files.items()), 0)
+    write_tar_gz(path, list(files.items()), 0)
     return path, carry_out
 
 
 def write_metrics_weeks(
-    store: SQLiteStore,
+    store: Store,
     out_dir: str | Path,
     source_ids: Iterable[str] | Mapping[str, str | None],
     date_from: date | None = None,

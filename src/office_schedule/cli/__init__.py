@@ -33,7 +33,8 @@ def db_option(f: Callable) -> Callable:
         envvar="OFFICE_SCHEDULE_DB",
         default="office-schedule.db",
         show_default=True,
-        help="SQLite store file (or set OFFICE_SCHEDULE_DB).",
+        help="Store: a SQLite file, or a postgresql://user@host/db URL to share one "
+        "store between recorders and analysts (or set OFFICE_SCHEDULE_DB).",
     )(f)
 
 
@@ -124,6 +125,6 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-from . import data, discover, health, pages, prune, scrape, simulator  # noqa: E402,F401  (registers the commands)
+from . import copy, data, discover, health, pages, prune, scrape, simulator  # noqa: E402,F401  (registers the commands)
 
 __all__ = ["main"]

@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 
 from ..catalog import load_catalog, split_patterns
-from ..store import SQLiteStore, open_store
+from ..store import Store, open_store
 from . import catalog_options, db_option, dumps, main
 
 # -- exchange ------------------------------------------------------------------------------
 
 
-def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) -> dict:
+def _stored_sources(store: Store, catalogs, include, exclude, families) -> dict:
     """Stored sources matching the filters: {id: family}, plus catalog metadata fields."""
     import fnmatch
 
@@ -21,7 +21,7 @@ def _stored_sources(store: SQLiteStore, catalogs, include, exclude, families) ->
 
     catalog = load_catalog(catalogs)
     known: dict[str, tuple[str, str | None]] = {}
-    for sid, name, scraper in store.conn.execute("SELECT id, name, scraper FROM sources"):
+    for sid, (name, scraper, _url) in store.source_metadata().items():
         known[sid] = (name or sid, scraper)
     for sid in store.source_ids():
         known.setdefault(sid, (sid, None))
@@ -126,7 +126,7 @@ def import_cmd(db, paths):
     from ..exchange import import_paths
 
     with open_store(db) as store:
-        store.acquire_lock()
+        store.acquire_lock(shared=True)  # imports add weeks beside the recorders
         for result in import_paths(store, list(paths)):
             click.echo(
                 f"{result.path}: {result.snapshots} snapshots of {result.sources} sources "

@@ -12,9 +12,10 @@ from rich.table import Table
 
 from ..analysis.health import Health, Thresholds
 from ..catalog import split_patterns
+from ..clock import local_from_ts
 from ..monitor import HealthMonitor, source_health
 from ..report.notify import Notifier, NotifyError
-from ..store import SQLiteStore, open_store
+from ..store import Store, open_store
 from . import console, db_option, dumps, err_console, format_option, main
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -75,7 +76,7 @@ def notify_option(f: Callable) -> Callable:
     return threshold_options(f)
 
 
-def make_monitor(store: SQLiteStore, notify_urls, failing_after, degraded_after):
+def make_monitor(store: Store, notify_urls, failing_after, degraded_after):
     """The health monitor of snapshot/run, logging each change to stderr."""
     try:
         notifier = Notifier(notify_urls) if notify_urls else None
@@ -94,7 +95,7 @@ def make_monitor(store: SQLiteStore, notify_urls, failing_after, degraded_after)
     return HealthMonitor(store, th, notifier, on_change=log_change)
 
 
-def _healths(store: SQLiteStore, th: Thresholds, include, exclude) -> list[Health]:
+def _healths(store: Store, th: Thresholds, include, exclude) -> list[Health]:
     inc, exc = split_patterns(include), split_patterns(exclude)
     out = []
     for sid in sorted(store.recorded_source_ids()):
@@ -116,13 +117,21 @@ def selection_options(f: Callable) -> Callable:
 @selection_options
 @threshold_options
 @click.option("--problems", is_flag=True, help="Only sources whose health is not ok.")
+@click.option("--leases", "show_leases", is_flag=True,
+              help="Only the hosts each recorder holds now (shared stores).")  # fmt: skip
 @format_option("table", "json")
-def status(db, include, exclude, failing_after, degraded_after, problems, fmt):
-    """Per source: health and since when, snapshots, errors, last good, last error."""
+def status(db, include, exclude, failing_after, degraded_after, problems, show_leases, fmt):
+    """Per source: health and since when, snapshots, errors, last good, last error; then
+    which recorder holds which host."""
     th = Thresholds(failing_after=failing_after, degraded_after=degraded_after)
     with open_store(db, create=False, readonly=True) as store:
+        leases = store.leases()
+        if show_leases:
+            _print_leases(leases, store.path, fmt)
+            return
         rows = store.status_summary()
         healths = {h.source_id: h for h in _healths(store, th, include, exclude)}
+        where = store.path  # a URL without its password
     selected = [r for r in rows if r["source_id"] in healths or not (include or exclude)]
     for r in selected:
         h = healths.get(r["source_id"])
@@ -135,7 +144,7 @@ def status(db, include, exclude, failing_after, degraded_after, problems, fmt):
     if fmt == "json":
         click.echo(dumps(selected, indent=2))
         return
-    table = Table(title=f"{len(selected)} sources in {db}")
+    table = Table(title=f"{len(selected)} sources in {where}")
     for col in ("source", "health", "since", "snapshots", "errors", "last good", "last error"):
         table.add_column(col, overflow="fold")
     for r in selected:
@@ -154,6 +163,22 @@ def status(db, include, exclude, failing_after, degraded_after, problems, fmt):
             err,
         )
     console.print(table)
+    if leases:
+        _print_leases(leases, where, fmt)
+
+
+def _print_leases(leases: list[dict], where: object, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(dumps(leases, indent=2))
+        return
+    workers = len({lease["worker"] for lease in leases})
+    table = Table(title=f"{len(leases)} hosts held by {workers} recorders in {where}")
+    for col in ("host", "recorder", "since", "lease left"):
+        table.add_column(col, overflow="fold")
+    for lease in leases:
+        since = local_from_ts(lease["since_ts"]).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(lease["host"], lease["worker"], since, f"{lease['expires_in']:.0f} s")
+    console.print(table)
 
 
 @main.command()
@@ -166,8 +191,9 @@ def health(db, include, exclude, failing_after, degraded_after, fmt):
     th = Thresholds(failing_after=failing_after, degraded_after=degraded_after)
     with open_store(db, create=False, readonly=True) as store:
         healths = _healths(store, th, include, exclude)
+        where = store.path
     if not healths:
-        raise click.UsageError(f"no recorded source in {db} matches the selection")
+        raise click.UsageError(f"no recorded source in {where} matches the selection")
     bad = [h for h in healths if not h.ok]
     if fmt == "json":
         click.echo(dumps([h.as_json() for h in healths], indent=2))

@@ -23,9 +23,11 @@ from ..errors import StoreError
 from ..families import get_family, parse_checked, resolve_politeness
 from ..fetch import Fetcher, Politeness
 from ..fetch.robots import RobotsCache
-from ..store import SQLiteStore, open_store
+from ..leasing import DEFAULT_TTL, HostLeases
+from ..store import Store, open_store
 from ..sweep import (
     DEFAULT_WEEKS,
+    LEASED,
     REJECTED,
     SKIPPED,
     UNSTORED,
@@ -177,7 +179,7 @@ def politeness_options(f: Callable) -> Callable:
 
 
 def _fetcher(
-    sources: list[Source], per_host: int, gap: float, timeout: float, store: SQLiteStore
+    sources: list[Source], per_host: int, gap: float, timeout: float, store: Store
 ) -> Fetcher:
     """The shared client: the defaults, the families' own per-host values, explicit flags."""
     ctx = click.get_current_context()
@@ -205,7 +207,7 @@ def _summary_table(results: list[SweepResult]) -> Table:
     ):
         table.add_column(col, justify=justify, overflow="fold")
     colors = {"ok": "green", "unchanged": "cyan", "error": "red", "disallowed": "blue",
-              UNSTORED: "bold red", REJECTED: "red", SKIPPED: "dim"}  # fmt: skip
+              UNSTORED: "bold red", REJECTED: "red", SKIPPED: "dim", LEASED: "dim"}  # fmt: skip
     for r in sorted(results, key=lambda r: r.source_id):
         table.add_row(
             r.source_id,
@@ -237,20 +239,40 @@ async def _deliver(monitor) -> None:
         _loud(f"notifications not recorded: {exc}")
 
 
+def lease_option(f: Callable) -> Callable:
+    return click.option(
+        "--lease",
+        default=DEFAULT_TTL,
+        show_default=True,
+        type=click.FloatRange(min=1),
+        help="Seconds a recorder's hold on a host lasts unrenewed (shared stores): a "
+        "recorder that dies gives its hosts up after this.",
+    )(f)
+
+
+def _leases(store: Store, sources: list[Source], ttl: float, share: bool) -> HostLeases | None:
+    """Host leases on a shared store (PostgreSQL); a SQLite file has one recorder."""
+    if not store.shared:
+        return None
+    return HostLeases(store, [s.host for s in sources], ttl=ttl, share=share, notice=_loud)
+
+
 @main.command()
 @catalog_options
 @db_option
 @politeness_options
 @notify_option
+@lease_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
 def snapshot(
     catalogs, include, exclude, families, db, weeks, per_host, gap, timeout,
-    notify_urls, failing_after, degraded_after, quiet,
+    notify_urls, failing_after, degraded_after, lease, quiet,
 ):  # fmt: skip
     """Scrape the selected sources once and store their snapshots."""
     sources = _select(catalogs, include, exclude, families)
     with open_store(db) as store:
-        store.acquire_lock()
+        store.acquire_lock(shared=True)
+        leases = _leases(store, sources, lease, share=False)
         fetcher = _fetcher(sources, per_host, gap, timeout, store)
         monitor = make_monitor(store, notify_urls, failing_after, degraded_after)
         progress = Progress(
@@ -269,20 +291,33 @@ def snapshot(
 
                     def done(result: SweepResult) -> None:
                         progress.update(task, advance=1, description=result.source_id)
-                        if result.status not in (UNSTORED, REJECTED, SKIPPED):
+                        if result.status not in (UNSTORED, REJECTED, SKIPPED, LEASED):
                             _observe(monitor, result.source_id)
 
                     results = await run_sweep(
-                        sources, store, fetcher, weeks, on_result=done, notice=_loud
-                    )
+                        sources, store, fetcher, weeks, on_result=done, notice=_loud,
+                        leases=leases,
+                    )  # fmt: skip
             await _deliver(monitor)
             return results
 
-        results = asyncio.run(go())
+        try:
+            results = asyncio.run(go())
+        finally:
+            if leases is not None:
+                leases.close()
     if not quiet:
         console.print(_summary_table(results))
     unstored = sorted(r.source_id for r in results if r.status == UNSTORED)
     skipped = sum(r.status == SKIPPED for r in results)
+    leased = sorted(r.source_id for r in results if r.status == LEASED)
+    if leased:
+        click.echo(
+            f"{len(leased)} sources left to the recorders that hold their hosts: "
+            + ", ".join(leased[:10]) + (" ..." if len(leased) > 10 else ""),
+            err=True,
+        )  # fmt: skip
+        results = [r for r in results if r.status != LEASED]
     failed = sum(r.status in ("error", REJECTED) for r in results)
     if unstored or skipped:
         cause = next(r.store_error for r in results if r.store_error)
@@ -306,14 +341,19 @@ def snapshot(
 @db_option
 @politeness_options
 @notify_option
+@lease_option
 def run(
     catalogs, include, exclude, families, db, weeks, per_host, gap, timeout,
-    notify_urls, failing_after, degraded_after,
+    notify_urls, failing_after, degraded_after, lease,
 ):  # fmt: skip
-    """Snapshot the selected sources forever, each on its own interval (Ctrl-C stops)."""
+    """Snapshot the selected sources forever, each on its own interval (Ctrl-C stops).
+
+    On a PostgreSQL store several recorders (on several machines) share the work by host.
+    """
     sources = _select(catalogs, include, exclude, families)
     with open_store(db) as store:
-        store.acquire_lock()
+        store.acquire_lock(shared=True)
+        leases = _leases(store, sources, lease, share=True)
         fetcher = _fetcher(sources, per_host, gap, timeout, store)
         monitor = make_monitor(store, notify_urls, failing_after, degraded_after)
         deliveries: set[asyncio.Task] = set()
@@ -346,15 +386,26 @@ def run(
                 f"running {len(sources)} sources into {store.path}; Ctrl-C or SIGTERM stops",
                 highlight=False,
             )
+            if leases is not None:
+                err_console.print(
+                    f"recorder {leases.worker} shares the hosts with the other recorders of "
+                    f"this store (lease {lease:g} s)",
+                    highlight=False,
+                )
             async with fetcher:
                 stored = await run_forever(
-                    sources, store, fetcher, stop, weeks, on_result=report, notice=_loud
-                )
+                    sources, store, fetcher, stop, weeks, on_result=report, notice=_loud,
+                    leases=leases,
+                )  # fmt: skip
             await asyncio.gather(*deliveries, return_exceptions=True)
             await _deliver(monitor)
             return stored
 
-        stored = asyncio.run(go())
+        try:
+            stored = asyncio.run(go())
+        finally:
+            if leases is not None:
+                leases.close()
     err_console.print(f"stopped after {stored} snapshots")
 
 
@@ -422,5 +473,5 @@ def reparse(catalogs, include, exclude, families, db):
             click.echo(f"{source.id}: {counts['parsed']} parsed, {counts['failed']} failed")
 
 
-def reparse_source(store: SQLiteStore, source: Source) -> dict[str, int]:
+def reparse_source(store: Store, source: Source) -> dict[str, int]:
     return store.reparse(source.id, lambda raw: parse_checked(source.family, raw))

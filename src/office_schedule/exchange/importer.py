@@ -12,7 +12,6 @@ file's name says (``2021-28.tar.gz``, a folder ``2021-28``).
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ import numpy as np
 
 from ..clock import local_now
 from ..errors import OfficeScheduleError
-from ..store import SQLiteStore, plausible, segments
-from ..store.schema import transaction
+from ..store import Store, plausible, segments
 from . import metadata as metadata_json
 from .archive import MAX_MEMBER_BYTES, csv_members
 from .weekfile import WeekBlock, WeekReader
@@ -48,7 +46,7 @@ class ImportResult:
     rows: int = 0
 
 
-def import_paths(store: SQLiteStore, paths: list[str | Path]) -> list[ImportResult]:
+def import_paths(store: Store, paths: list[str | Path]) -> list[ImportResult]:
     return [import_path(store, Path(p)) for p in paths]
 
 
@@ -67,7 +65,7 @@ def named_week(path: Path) -> tuple[int, int] | None:
     return year, week
 
 
-def import_path(store: SQLiteStore, path: Path, now: datetime | None = None) -> ImportResult:
+def import_path(store: Store, path: Path, now: datetime | None = None) -> ImportResult:
     """Import one week archive, folder of week CSVs, or metadata.json."""
     now = now or local_now()
     if path.is_dir():
@@ -76,14 +74,14 @@ def import_path(store: SQLiteStore, path: Path, now: datetime | None = None) -> 
             raise ImportError_(f"{path}: no week CSV files and no metadata.json")
         result = ImportResult(str(path))
         week = named_week(path)
-        with transaction(store.conn):
+        with store.transaction():
             for file in files:
                 if file.stat().st_size > MAX_MEMBER_BYTES:
                     raise ImportError_(f"{file}: larger than the limit of {MAX_MEMBER_BYTES} bytes")
                 with open(file, "rb") as fh:
                     _import_csv(store, fh, str(file), result, week, now)
             if (path / "metadata.json").exists():
-                import_metadata(store, path / "metadata.json", in_transaction=True)
+                import_metadata(store, path / "metadata.json")
         return result
     if path.name.endswith(".json"):
         import_metadata(store, path)
@@ -91,7 +89,7 @@ def import_path(store: SQLiteStore, path: Path, now: datetime | None = None) -> 
     if path.name.endswith((".tar.gz", ".tgz", ".tar")):
         result = ImportResult(str(path))
         week = named_week(path)
-        with transaction(store.conn):
+        with store.transaction():
             for name, stream in csv_members(path):
                 _import_csv(store, stream, f"{path}:{name}", result, week, now)
         return result
@@ -99,7 +97,7 @@ def import_path(store: SQLiteStore, path: Path, now: datetime | None = None) -> 
 
 
 def _import_csv(
-    store: SQLiteStore,
+    store: Store,
     stream: BinaryIO,
     name: str,
     result: ImportResult,
@@ -261,11 +259,7 @@ class _Feed:
         self.new += 1
 
     def _stored(self) -> bytes | None:
-        row = self.store.conn.execute(
-            "SELECT data FROM segments WHERE source_id = ? AND week = ?",
-            (self.source_id, self.segment),
-        ).fetchone()
-        return row[0] if row else None
+        return self.store.segment_blob(self.source_id, self.segment)
 
     def _open_writer(self) -> None:
         """A writer for the current week, merging in the snapshots already stored."""
@@ -290,20 +284,13 @@ class _Feed:
         self.pending = deque()
         blob = writer.finish()
         n_ok = sum(s == segments.STATUS_CODES["ok"] for s in writer.statuses)
-        segments.save_blob(self.store.conn, self.source_id, self.segment, blob, writer.times, n_ok)
+        self.store.save_segment_blob(self.source_id, self.segment, blob, writer.times, n_ok)
 
     def close(self) -> int:
         if self.writer is not None and not self.skipping:
             self.writer.end()
         self._save()
-        self.store.conn.executemany(
-            "INSERT INTO locations (source_id, location_id, name, services, first_seen, "
-            "last_seen, present, slots_hash) VALUES (?, ?, NULL, '[]', ?, ?, 0, NULL) "
-            "ON CONFLICT (source_id, location_id) DO UPDATE SET "
-            "first_seen = min(first_seen, excluded.first_seen), "
-            "last_seen = max(last_seen, excluded.last_seen)",
-            [(self.source_id, loc, first, last) for loc, (first, last) in self.spans.items()],
-        )
+        self.store.add_location_spans(self.source_id, self.spans)
         return self.new
 
 
@@ -324,35 +311,8 @@ def _week_range(year: int, week: int) -> tuple[datetime, datetime, str]:
     return start, start + timedelta(days=7), f"{year}-{week:02d}"
 
 
-def import_metadata(store: SQLiteStore, path: Path, in_transaction: bool = False) -> int:
+def import_metadata(store: Store, path: Path) -> int:
     """Merge a metadata.json into the store's source and location metadata."""
     meta = metadata_json.load(path)
-
-    def write() -> None:
-        for source_id, entry in meta.items():
-            store.conn.execute(
-                "INSERT OR IGNORE INTO sources (id, name, scraper, url) VALUES (?, ?, ?, ?)",
-                (source_id, entry.get("name"), entry.get("scraper"), entry.get("url")),
-            )
-            for loc_id, loc in entry.get("locations", {}).items():
-                row = store.conn.execute(
-                    "SELECT name, services FROM location_meta WHERE source_id = ? "
-                    "AND location_id = ?",
-                    (source_id, loc_id),
-                ).fetchone()
-                name, services = loc.get("name"), set(loc.get("services", []))
-                if row is not None:
-                    name = row[0] if row[0] is not None else name
-                    services |= set(json.loads(row[1]))
-                store.conn.execute(
-                    "INSERT OR REPLACE INTO location_meta (source_id, location_id, name, services) "
-                    "VALUES (?, ?, ?, ?)",
-                    (source_id, loc_id, name, json.dumps(sorted(services))),
-                )
-
-    if in_transaction:
-        write()
-    else:
-        with transaction(store.conn):
-            write()
+    store.merge_metadata(meta)
     return len(meta)

@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..store import SQLiteStore
-from .exporter import week_rows, weeks_of_sources, write_metadata
+from ..store import Store
+from ..store.weeks import week_rows, weeks_of_sources
+from .exporter import write_metadata
 
 TIME_UNIT = "ms"
 MS_PER_MINUTE = 60_000
@@ -122,7 +123,7 @@ def write_partition(frame: pl.DataFrame, path: Path) -> int:
 
 
 def export_parquet(
-    store: SQLiteStore,
+    store: Store,
     out_dir: str | Path,
     sources: dict[str, str | None],
     date_from: date | None = None,

@@ -1,5 +1,7 @@
-"""The snapshot store: SQLite by default (one file, WAL, one transaction per snapshot)."""
+"""The snapshot store: one interface (``Store``), SQLite by default, PostgreSQL to share."""
 
-from .sqlite import DEFAULT_DB, SnapshotRecord, SQLiteStore, open_store, resolve_db_path
+from .base import DEFAULT_DB, Store, open_store, resolve_db
+from .sql import SnapshotRecord
+from .sqlite import SQLiteStore
 
-__all__ = ["DEFAULT_DB", "SQLiteStore", "SnapshotRecord", "open_store", "resolve_db_path"]
+__all__ = ["DEFAULT_DB", "SQLiteStore", "SnapshotRecord", "Store", "open_store", "resolve_db"]

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import segments
+from .base import Store
 from .codec import decode_minutes, minutes_digest
-from .schema import transaction
-from .sqlite import STATE_SQL, SQLiteStore
+from .sql import STATE_SQL
 
 STATUSES = ("ok", "unchanged", "error", "disallowed")
 
@@ -36,7 +36,7 @@ class Selection:
     statuses: tuple[str, ...] = ()
     imported: bool = False
 
-    def sources(self, store: SQLiteStore) -> list[str]:
+    def sources(self, store: Store) -> list[str]:
         return sorted(
             sid
             for sid in store.source_ids()
@@ -59,30 +59,27 @@ class Pruned:
         return sum(sum(c.values()) for c in self.scraped.values()) + sum(self.imported.values())
 
 
-def _selected_ids(store: SQLiteStore, source_id: str, sel: Selection) -> list[tuple[int, str]]:
+def _selected_ids(store: Store, source_id: str, sel: Selection) -> list[tuple[int, str]]:
     sql = "SELECT id, status FROM snapshots WHERE source_id = ? AND taken_at >= ? AND taken_at < ?"
     args: list = [source_id, sel.start, sel.end]
     if sel.statuses:
         sql += f" AND status IN ({', '.join('?' * len(sel.statuses))})"
         args.extend(sel.statuses)
-    return store.conn.execute(sql, args).fetchall()
+    return store.db.execute(sql, args).fetchall()
 
 
-def _segment_hits(store: SQLiteStore, source_id: str, sel: Selection) -> dict[str, int]:
+def _segment_hits(store: Store, source_id: str, sel: Selection) -> dict[str, int]:
     if not sel.imported:
         return {}
     hits = {}
-    for week, blob in store.conn.execute(
-        "SELECT week, data FROM segments WHERE source_id = ? AND last_at >= ? AND first_at < ?",
-        (source_id, sel.start, sel.end),
-    ).fetchall():
+    for week, blob in store.segment_blobs(source_id, sel.start, sel.end):
         n = sum(sel.start <= t < sel.end and sel.status_ok(s) for t, s, _ in segments.decode(blob))
         if n:
             hits[week] = n
     return hits
 
 
-def plan(store: SQLiteStore, sel: Selection) -> Pruned:
+def plan(store: Store, sel: Selection) -> Pruned:
     """What ``prune`` would remove, changing nothing."""
     out = Pruned()
     for sid in sel.sources(store):
@@ -95,9 +92,9 @@ def plan(store: SQLiteStore, sel: Selection) -> Pruned:
     return out
 
 
-def prune(store: SQLiteStore, sel: Selection) -> Pruned:
+def prune(store: Store, sel: Selection) -> Pruned:
     """Remove the selected snapshots in one transaction; returns what was removed."""
-    with transaction(store.conn):
+    with store.transaction():
         out = plan(store, sel)
         for sid in sorted(set(out.scraped) | set(out.imported)):
             if sid in out.scraped:
@@ -108,9 +105,9 @@ def prune(store: SQLiteStore, sel: Selection) -> Pruned:
     return out
 
 
-def _delete_scraped(store: SQLiteStore, source_id: str, doomed: set[int]) -> None:
-    conn = store.conn
-    rows = conn.execute(
+def _delete_scraped(store: Store, source_id: str, doomed: set[int]) -> None:
+    db = store.db
+    rows = db.execute(
         "SELECT id, status FROM snapshots WHERE source_id = ? ORDER BY taken_ts, id",
         (source_id,),
     ).fetchall()
@@ -126,12 +123,18 @@ def _delete_scraped(store: SQLiteStore, source_id: str, doomed: set[int]) -> Non
         if snap_id not in doomed or status != "ok" or target[snap_id] is None:
             continue
         to_id, to_status = target[snap_id]  # type: ignore[misc]
-        moved = conn.execute(
-            "UPDATE OR IGNORE slot_sets SET snapshot_id = ? WHERE snapshot_id = ?",
-            (to_id, snap_id),
+        # a row the target has itself superseded the moved one: drop it first
+        db.execute(
+            "DELETE FROM slot_sets WHERE snapshot_id = ? AND EXISTS (SELECT 1 FROM slot_sets t "
+            "WHERE t.snapshot_id = ? AND t.source_id = slot_sets.source_id "
+            "AND t.location_id = slot_sets.location_id)",
+            (snap_id, to_id),
+        )
+        moved = db.execute(
+            "UPDATE slot_sets SET snapshot_id = ? WHERE snapshot_id = ?", (to_id, snap_id)
         ).rowcount
         if to_status == "unchanged" and moved:
-            conn.execute(
+            db.execute(
                 "UPDATE snapshots SET status = 'ok', "
                 "raw = (SELECT raw FROM snapshots WHERE id = ?), "
                 "raw_hash = (SELECT raw_hash FROM snapshots WHERE id = ?) "
@@ -142,32 +145,28 @@ def _delete_scraped(store: SQLiteStore, source_id: str, doomed: set[int]) -> Non
     for i in range(0, len(ids), 900):
         part = ids[i : i + 900]
         marks = ",".join("?" * len(part))
-        conn.execute(f"DELETE FROM slot_sets WHERE snapshot_id IN ({marks})", part)
-        conn.execute(f"DELETE FROM snapshots WHERE id IN ({marks})", part)
+        db.execute(f"DELETE FROM slot_sets WHERE snapshot_id IN ({marks})", part)
+        db.execute(f"DELETE FROM snapshots WHERE id IN ({marks})", part)
 
 
-def _trim_segment(store: SQLiteStore, source_id: str, week: str, sel: Selection) -> None:
-    blob = store.conn.execute(
-        "SELECT data FROM segments WHERE source_id = ? AND week = ?", (source_id, week)
-    ).fetchone()[0]
+def _trim_segment(store: Store, source_id: str, week: str, sel: Selection) -> None:
+    blob = store.segment_blob(source_id, week)
     kept = [
         (t, state)
         for t, s, state in segments.decode(blob)
         if not (sel.start <= t < sel.end and sel.status_ok(s))
     ]
     if kept:
-        segments.save(store.conn, source_id, week, segments.with_statuses(kept))
+        store.save_segment(source_id, week, segments.with_statuses(kept))
     else:
-        store.conn.execute(
-            "DELETE FROM segments WHERE source_id = ? AND week = ?", (source_id, week)
-        )
+        store.delete_segment(source_id, week)
 
 
-def _refresh_locations(store: SQLiteStore, source_id: str) -> None:
+def _refresh_locations(store: Store, source_id: str) -> None:
     """``present``/``slots_hash`` from the latest remaining state; drop locations left
     with neither slot sets nor segments (metadata.json names stay in location_meta)."""
-    conn = store.conn
-    latest = conn.execute(
+    db = store.db
+    latest = db.execute(
         "SELECT id, taken_ts FROM snapshots WHERE source_id = ? AND status IN ('ok', 'unchanged') "
         "ORDER BY taken_ts DESC, id DESC LIMIT 1",
         (source_id,),
@@ -176,25 +175,25 @@ def _refresh_locations(store: SQLiteStore, source_id: str) -> None:
     if latest is not None:
         state = {
             loc: minutes_digest(decode_minutes(blob))
-            for loc, present, blob, _n, _s in conn.execute(
+            for loc, present, blob, _n, _s in db.execute(
                 STATE_SQL, (source_id, latest[1], latest[1], latest[0])
             )
             if present
         }
-    for (loc,) in conn.execute(
+    for (loc,) in db.execute(
         "SELECT location_id FROM locations WHERE source_id = ?", (source_id,)
     ).fetchall():
         digest = state.get(loc)
-        conn.execute(
+        db.execute(
             "UPDATE locations SET present = ?, slots_hash = ? WHERE source_id = ? "
             "AND location_id = ?",
-            (digest is not None, digest, source_id, loc),
+            (int(digest is not None), digest, source_id, loc),
         )
-    has_segments = conn.execute(
+    has_segments = db.execute(
         "SELECT 1 FROM segments WHERE source_id = ? LIMIT 1", (source_id,)
     ).fetchone()
     if not has_segments:
-        conn.execute(
+        db.execute(
             "DELETE FROM locations WHERE source_id = ? AND location_id NOT IN "
             "(SELECT location_id FROM slot_sets WHERE source_id = ?)",
             (source_id, source_id),

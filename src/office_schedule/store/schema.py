@@ -1,12 +1,11 @@
-"""Versioned schema: each migration moves ``PRAGMA user_version`` one step forward."""
+"""The SQLite schema, versioned: each migration moves ``PRAGMA user_version`` one step forward."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from ..errors import StoreError
+from .db import SQLiteDB, StoreWriteError
 
 MIGRATIONS: list[str] = [
     # 1: snapshots, locations, slot sets stored only when a location's slots change
@@ -126,94 +125,53 @@ MIGRATIONS: list[str] = [
         notified    INTEGER NOT NULL DEFAULT 0   -- 1: every notification URL took it
     );
     """,
+    # 4: recorders sharing the store: live workers and the hosts each one holds
+    """
+    CREATE TABLE workers (
+        worker      TEXT PRIMARY KEY,            -- host:pid:nonce
+        info        TEXT NOT NULL DEFAULT '',
+        seen_ts     REAL NOT NULL,
+        expires_ts  REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE leases (
+        host        TEXT PRIMARY KEY,
+        worker      TEXT NOT NULL,
+        since_ts    REAL NOT NULL,
+        expires_ts  REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-
-class StoreWriteError(StoreError):
-    """A write to the store failed (disk full, read-only file, locked): a runtime failure."""
-
-    exit_code = 1
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StoreWriteError", "check_version", "migrate"]
 
 
-_HINTS = {
-    "disk is full": "free some disk space",
-    "readonly": "the file or its folder is read-only",
-    "locked": "another process holds the database",
-}
-
-
-def store_path(conn: sqlite3.Connection) -> str:
-    """The file behind a connection, for messages."""
-    try:
-        return conn.execute("PRAGMA database_list").fetchone()[2] or "(memory)"
-    except sqlite3.Error:
-        return "(unknown file)"
-
-
-def write_error(conn: sqlite3.Connection, exc: sqlite3.Error) -> StoreWriteError:
-    text = str(exc)
-    hint = next((h for key, h in _HINTS.items() if key in text), "")
-    return StoreWriteError(
-        f"cannot write to store {store_path(conn)}: {text}" + (f" ({hint})" if hint else "")
-    )
-
-
-def _is_store_failure(exc: BaseException) -> bool:
-    # OperationalError: full, read-only, locked, I/O; a bare DatabaseError: a damaged file.
-    # Integrity and programming errors are bugs and keep their traceback.
-    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (autocommit connections).
-
-    A failing write (disk full, read-only, locked) becomes a :class:`StoreWriteError`
-    naming the file; the transaction is rolled back, so nothing committed is touched.
-    """
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        if _is_store_failure(exc):
-            raise write_error(conn, exc) from exc
-        raise
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException as exc:
-        # SQLite may already have rolled back by itself (e.g. on SQLITE_FULL)
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-        if _is_store_failure(exc):
-            raise write_error(conn, exc) from exc
-        raise
-
-
-def check_version(conn: sqlite3.Connection, path: object, readonly: bool = False) -> int:
-    """The store's schema version; a newer one, or (read-only) an older one, is an error."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
+def check_version(version: int, where: object, readonly: bool = False, latest: int = 0) -> int:
+    """A newer schema, or (read-only) an older one, is an error naming the store."""
+    latest = latest or SCHEMA_VERSION
+    if version > latest:
         raise StoreError(
-            f"store {path} has schema version {version}, newer than this office-schedule "
-            f"({SCHEMA_VERSION}): upgrade office-schedule"
+            f"store {where} has schema version {version}, newer than this office-schedule "
+            f"({latest}): upgrade office-schedule"
         )
-    if readonly and version < SCHEMA_VERSION:
+    if readonly and version < latest:
         raise StoreError(
-            f"store {path} has schema version {version}, older than this office-schedule "
-            f"({SCHEMA_VERSION}): run any writing command to upgrade it (snapshot, import, "
+            f"store {where} has schema version {version}, older than this office-schedule "
+            f"({latest}): run any writing command to upgrade it (snapshot, import, "
             "reparse)"
         )
     return version
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def sqlite_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: SQLiteDB) -> int:
     """Apply the missing migrations, each in its own transaction; return the version."""
-    version = check_version(conn, store_path(conn))
+    conn = db.conn
+    version = check_version(sqlite_version(conn), db.where)
     if version == SCHEMA_VERSION:
         return version
     # a table rebuild must not cascade into slot_sets; the pragma only works outside a
@@ -222,8 +180,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     conn.execute("PRAGMA foreign_keys=OFF")
     try:
         for number in range(version, SCHEMA_VERSION):
-            with transaction(conn):
-                for statement in _split(MIGRATIONS[number]):
+            with db.transaction():
+                for statement in split_script(MIGRATIONS[number]):
                     conn.execute(statement)
                 if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
                     raise RuntimeError(f"migration {number + 1} left dangling references")
@@ -233,7 +191,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     return SCHEMA_VERSION
 
 
-def _split(script: str) -> list[str]:
+def split_script(script: str) -> list[str]:
+    """A migration's statements (``--`` comments dropped)."""
     statements, buf = [], []
     for line in script.splitlines():
         code = line.split("--", 1)[0]

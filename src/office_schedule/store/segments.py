@@ -9,15 +9,11 @@ nothing outside itself, so weeks can be imported in any order and merged again.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
-import sqlite3
 import tempfile
 import zipfile
 from array import array
-from collections import OrderedDict
-from collections.abc import Iterator
 from datetime import datetime
 
 import numpy as np
@@ -200,17 +196,6 @@ def times_of(blob: bytes) -> list[str]:
     return [str(t).replace("T", " ") for t in ts]
 
 
-def save_blob(
-    conn: sqlite3.Connection, source_id: str, week: str, blob: bytes, times: list[str],
-    n_ok: int,
-) -> None:  # fmt: skip
-    conn.execute(
-        "INSERT OR REPLACE INTO segments (source_id, week, first_at, last_at, n_ok, n_unchanged, "
-        "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (source_id, week, times[0], times[-1], n_ok, len(times) - n_ok, blob),
-    )
-
-
 def decode(blob: bytes) -> list[Snapshot]:
     """Segment bytes -> snapshots with their full states (arrays shared while unchanged)."""
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
@@ -265,56 +250,3 @@ def with_statuses(snapshots: list[tuple[str, dict[str, np.ndarray]]]) -> list[Sn
 def iso_week(taken_at: str) -> str:
     iso = datetime.fromisoformat(taken_at).isocalendar()
     return f"{iso.year}-{iso.week:02d}"
-
-
-def load(conn: sqlite3.Connection, source_id: str, week: str) -> list[Snapshot]:
-    row = conn.execute(
-        "SELECT data FROM segments WHERE source_id = ? AND week = ?", (source_id, week)
-    ).fetchone()
-    return decode(row[0]) if row else []
-
-
-def save(conn: sqlite3.Connection, source_id: str, week: str, snapshots: list[Snapshot]) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO segments (source_id, week, first_at, last_at, n_ok, n_unchanged, "
-        "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            source_id,
-            week,
-            snapshots[0][0],
-            snapshots[-1][0],
-            sum(s == "ok" for _, s, _ in snapshots),
-            sum(s == "unchanged" for _, s, _ in snapshots),
-            encode(snapshots),
-        ),
-    )
-
-
-#: decoded segments by (source, week, digest of the blob); analysis reads a week several times
-_DECODED: OrderedDict[tuple[str, str, str], list[Snapshot]] = OrderedDict()
-_DECODED_MAX = 64
-
-
-def _decoded(source_id: str, week: str, blob: bytes) -> list[Snapshot]:
-    key = (source_id, week, hashlib.blake2b(blob, digest_size=16).hexdigest())
-    if key in _DECODED:
-        _DECODED.move_to_end(key)
-        return _DECODED[key]
-    snaps = _DECODED[key] = decode(blob)
-    while len(_DECODED) > _DECODED_MAX:
-        _DECODED.popitem(last=False)
-    return snaps
-
-
-def iter_range(
-    conn: sqlite3.Connection, source_id: str, start: str, end: str
-) -> Iterator[Snapshot]:
-    """Snapshots of the source's segments with ``start <= taken_at < end``, in time order."""
-    for week, blob in conn.execute(
-        "SELECT week, data FROM segments WHERE source_id = ? AND last_at >= ? AND first_at < ? "
-        "ORDER BY first_at",
-        (source_id, start, end),
-    ).fetchall():
-        for snap in _decoded(source_id, week, blob):
-            if start <= snap[0] < end:
-                yield snap

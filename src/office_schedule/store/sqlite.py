@@ -1,69 +1,26 @@
-"""SQLite snapshot store.
+"""The SQLite store: one file, the embedded default.
 
 Every snapshot is written in one ``BEGIN IMMEDIATE`` transaction in WAL mode with
 ``synchronous=FULL``: a crash, kill or Ctrl-C leaves the file consistent and keeps every
-committed snapshot. Raw payloads are kept (compressed) so parsers can be re-applied;
-slot sets are stored per location only when they change.
+committed snapshot. One writer at a time holds the file (``acquire_lock``).
 """
 
 from __future__ import annotations
 
 import fcntl
-import heapq
 import json
 import os
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
-
-from ..clock import local_now
-from ..errors import ParseError, StoreError
-from ..model import Location, ParsedSnapshot
-from . import plausible, segments
-from .codec import (
-    compress_payload,
-    decode_minutes,
-    decode_slots,
-    decompress_payload,
-    encode_minutes,
-    minutes_digest,
-    minutes_to_slots,
-    payload_hash,
-    slot_minutes,
-)
-from .monitor import MonitorRecords
-from .schema import StoreWriteError, check_version, migrate, transaction
-
-DEFAULT_DB = "office-schedule.db"
-ENV_VAR = "OFFICE_SCHEDULE_DB"
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-#: per location, the latest slot set at or before a moment (taken_ts, then id, break ties)
-STATE_SQL = """
-SELECT location_id, present, slots, name, services FROM (
-    SELECT s.location_id, s.present, s.slots, l.name, l.services,
-           row_number() OVER (
-               PARTITION BY s.location_id ORDER BY n.taken_ts DESC, n.id DESC
-           ) AS rank
-    FROM slot_sets s
-    JOIN snapshots n ON n.id = s.snapshot_id
-    LEFT JOIN locations l ON l.source_id = s.source_id AND l.location_id = s.location_id
-    WHERE s.source_id = ? AND (n.taken_ts < ? OR (n.taken_ts = ? AND n.id <= ?))
-) WHERE rank = 1
-"""
-
-
-def resolve_db_path(db: str | os.PathLike | None) -> Path:
-    """``--db`` wins, then ``$OFFICE_SCHEDULE_DB``, then ``./office-schedule.db``."""
-    return Path(db or os.environ.get(ENV_VAR) or DEFAULT_DB)
+from ..errors import StoreError
+from .db import SQLiteDB, StoreWriteError
+from .schema import check_version, migrate, sqlite_version
+from .sql import TIME_FORMAT, SQLStore
 
 
 def _describe_holder(text: str) -> str:
@@ -72,36 +29,6 @@ def _describe_holder(text: str) -> str:
         return f"pid {info['pid']} on host {info['host']} since {info['since']}"
     except (ValueError, KeyError, TypeError):
         return f"pid {text.strip() or '?'}"  # an older office-schedule wrote the pid only
-
-
-@dataclass(frozen=True)
-class SnapshotRecord:
-    id: int
-    source_id: str
-    taken_at: str
-    taken_ts: float
-    status: str
-    duration: float | None
-    requests: int | None
-    weeks: int | None
-    n_locations: int | None
-    n_slots: int | None
-    error_class: str | None
-    error_message: str | None
-    error_url: str | None
-
-
-_RECORD_COLUMNS = (
-    "id, source_id, taken_at, taken_ts, status, duration, requests, weeks, n_locations, "
-    "n_slots, error_class, error_message, error_url"
-)
-
-
-def open_store(
-    db: str | os.PathLike | None = None, create: bool = True, readonly: bool = False
-) -> SQLiteStore:
-    """The store of ``--db``; ``readonly`` for commands that only read (no migration)."""
-    return SQLiteStore(resolve_db_path(db), create=create and not readonly, readonly=readonly)
 
 
 class _Probed(Exception):
@@ -127,13 +54,14 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         return conn
 
 
-class SQLiteStore(MonitorRecords):
+class SQLiteStore(SQLStore):
     """The embedded default store."""
 
     def __init__(self, path: str | os.PathLike, create: bool = True, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
         self._lock_file: Any = None
+        self._init_reading()
         if self.path.is_dir():
             raise StoreError(f"store path {self.path} is a directory, expected a database file")
         if not self.path.exists():
@@ -149,17 +77,19 @@ class SQLiteStore(MonitorRecords):
         try:
             if readonly:
                 self.conn = _connect_readonly(self.path)
+                self.db = SQLiteDB(self.conn, str(self.path))
                 self.conn.execute("PRAGMA query_only=ON")
-                check_version(self.conn, self.path, readonly=True)
+                check_version(sqlite_version(self.conn), self.path, readonly=True)
                 return
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db = SQLiteDB(self.conn, str(self.path))
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            migrate(self.conn)
+            migrate(self.db)
             # SQLite opens a read-only file without a word: find out before a sweep
             # scrapes in vain (the rolled-back write changes nothing)
-            with transaction(self.conn):
+            with self.db.transaction():
                 version = self.conn.execute("PRAGMA user_version").fetchone()[0]
                 self.conn.execute(f"PRAGMA user_version = {int(version)}")
                 raise _Probed
@@ -172,21 +102,13 @@ class SQLiteStore(MonitorRecords):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def close(self) -> None:
-        self.release_lock()
-        self.conn.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def acquire_lock(self) -> None:
-        """Exclusive advisory lock so two sweeps or runs never write the same store.
+    def acquire_lock(self, shared: bool = False) -> None:
+        """Exclusive advisory lock so two sweeps or runs never write the same file.
 
         The lock file sits beside the real file (symlinks resolved), so two paths to one
         store share it; it names its holder (pid, host, since) for the refused process.
+        A file has one recorder (``shared`` changes nothing): host leases left by a killed
+        one are cleared.
         """
         real = self.path.resolve()
         lock_path = real.with_name(real.name + ".lock")
@@ -209,388 +131,11 @@ class SQLiteStore(MonitorRecords):
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}))
         handle.flush()
         self._lock_file = handle
+        if not self.readonly:
+            self.clear_leases()
 
     def release_lock(self) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
             self._lock_file = None
-
-    # -- writing ---------------------------------------------------------------------------
-
-    def save_snapshot(
-        self,
-        source_id: str,
-        taken_at: datetime,
-        taken_ts: float,
-        *,
-        duration: float | None = None,
-        requests: int | None = None,
-        weeks: int | None = None,
-        raw: Any = None,
-        parsed: ParsedSnapshot | None = None,
-        error: tuple[str, str, str | None] | None = None,
-    ) -> SnapshotRecord:
-        """Store one snapshot in one transaction and return its record.
-
-        ``error`` is ``(class, message, url)``; a raw payload may accompany an error (a
-        parse failure), so a fixed parser can read it again later. The class
-        ``Disallowed`` (robots.txt) stores a ``disallowed`` snapshot, its rule as message.
-        An implausible snapshot or slot time (``plausible``) is a StoreError, nothing stored.
-        """
-        try:
-            plausible.check_snapshot_time(taken_at, local_now(), source_id)
-            if error is None and parsed is not None:
-                plausible.check_parsed(parsed, taken_at, source_id)
-        except plausible.ImplausibleTime as exc:
-            raise StoreError(f"not stored: {exc}") from None
-        taken = taken_at.strftime(TIME_FORMAT)
-        with transaction(self.conn):
-            if error is not None and error[0] == "Disallowed":
-                snap_id = self._insert(
-                    source_id, taken, taken_ts, "disallowed", duration, requests, weeks,
-                    None, None, *error, None, None,
-                )  # fmt: skip
-            elif error is not None or parsed is None:
-                err_class, err_message, err_url = error or ("Error", "no parsed payload", None)
-                blob = compress_payload(raw) if raw is not None else None
-                digest = payload_hash(raw) if raw is not None else None
-                snap_id = self._insert(
-                    source_id, taken, taken_ts, "error", duration, requests, weeks,
-                    None, None, err_class, err_message, err_url, blob, digest,
-                )  # fmt: skip
-            else:
-                digest = payload_hash(raw)
-                previous = self.conn.execute(
-                    "SELECT raw_hash FROM snapshots WHERE source_id = ? AND status = 'ok' "
-                    "ORDER BY taken_ts DESC, id DESC LIMIT 1",
-                    (source_id,),
-                ).fetchone()
-                n_loc, n_slots = len(parsed.locations), parsed.slot_count
-                if previous is not None and previous[0] == digest:
-                    snap_id = self._insert(
-                        source_id, taken, taken_ts, "unchanged", duration, requests, weeks,
-                        n_loc, n_slots, None, None, None, None, None,
-                    )  # fmt: skip
-                    self.conn.execute(
-                        "UPDATE locations SET last_seen = ? WHERE source_id = ? AND present = 1",
-                        (taken, source_id),
-                    )
-                else:
-                    snap_id = self._insert(
-                        source_id, taken, taken_ts, "ok", duration, requests, weeks,
-                        n_loc, n_slots, None, None, None, compress_payload(raw), digest,
-                    )  # fmt: skip
-                    self._store_locations(source_id, snap_id, taken, parsed)
-        return self.snapshot(snap_id)
-
-    def _insert(self, *values: Any) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO snapshots (source_id, taken_at, taken_ts, status, duration, requests, "
-            "weeks, n_locations, n_slots, error_class, error_message, error_url, raw, raw_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            values,
-        )
-        return int(cur.lastrowid)
-
-    def _store_locations(
-        self, source_id: str, snap_id: int, taken: str, parsed: ParsedSnapshot
-    ) -> None:
-        state = {loc_id: slot_minutes(loc.slots) for loc_id, loc in parsed.locations.items()}
-        meta = {loc_id: (loc.name, loc.services) for loc_id, loc in parsed.locations.items()}
-        self.apply_state(source_id, snap_id, taken, state, meta)
-
-    def apply_state(
-        self,
-        source_id: str,
-        snap_id: int,
-        taken: str,
-        state: dict[str, np.ndarray],
-        meta: dict[str, tuple[str | None, tuple[str, ...]]] | None = None,
-        previous: dict[str, str] | None = None,
-    ) -> None:
-        """Record the locations' slot sets at a snapshot, storing only what changed.
-
-        ``previous`` maps location -> slots digest of the state just before this snapshot
-        (absent location = not present); by default the latest stored state is used.
-        ``meta`` gives names and services; without it known names are kept.
-        """
-        if previous is None:
-            previous = {
-                row[0]: row[1]
-                for row in self.conn.execute(
-                    "SELECT location_id, slots_hash FROM locations "
-                    "WHERE source_id = ? AND present = 1",
-                    (source_id,),
-                )
-            }
-        for loc_id, minutes in state.items():
-            digest = minutes_digest(minutes)
-            if previous.get(loc_id) != digest:
-                self.conn.execute(
-                    "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
-                    "VALUES (?, ?, ?, 1, ?)",
-                    (source_id, loc_id, snap_id, encode_minutes(minutes)),
-                )
-            name, services = (meta or {}).get(loc_id, (None, None))
-            self.conn.execute(
-                "INSERT INTO locations (source_id, location_id, name, services, first_seen, "
-                "last_seen, present, slots_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
-                "ON CONFLICT (source_id, location_id) DO UPDATE SET "
-                "name = coalesce(excluded.name, name), "
-                "services = CASE WHEN ? THEN excluded.services ELSE services END, "
-                "first_seen = min(first_seen, excluded.first_seen), "
-                "last_seen = max(last_seen, excluded.last_seen), present = 1, "
-                "slots_hash = excluded.slots_hash",
-                (
-                    source_id, loc_id, name, json.dumps(list(services or ())), taken, taken,
-                    digest, services is not None,
-                ),
-            )  # fmt: skip
-        for loc_id in previous:
-            if loc_id not in state:
-                self.conn.execute(
-                    "INSERT INTO slot_sets (source_id, location_id, snapshot_id, present, slots) "
-                    "VALUES (?, ?, ?, 0, NULL)",
-                    (source_id, loc_id, snap_id),
-                )
-                self.conn.execute(
-                    "UPDATE locations SET present = 0, slots_hash = NULL "
-                    "WHERE source_id = ? AND location_id = ?",
-                    (source_id, loc_id),
-                )
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def snapshot(self, snapshot_id: int) -> SnapshotRecord:
-        row = self.conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM snapshots WHERE id = ?", (snapshot_id,)
-        ).fetchone()
-        if row is None:
-            raise StoreError(f"no snapshot {snapshot_id} in {self.path}")
-        return SnapshotRecord(*row)
-
-    def snapshots(
-        self, source_id: str | None = None, statuses: tuple[str, ...] | None = None
-    ) -> list[SnapshotRecord]:
-        sql = f"SELECT {_RECORD_COLUMNS} FROM snapshots WHERE 1 = 1"
-        args: list[Any] = []
-        if source_id is not None:
-            sql += " AND source_id = ?"
-            args.append(source_id)
-        if statuses:
-            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
-            args.extend(statuses)
-        sql += " ORDER BY taken_ts, id"
-        return [SnapshotRecord(*row) for row in self.conn.execute(sql, args)]
-
-    def latest_snapshot(
-        self, source_id: str, statuses: tuple[str, ...] = ("ok", "unchanged")
-    ) -> SnapshotRecord | None:
-        row = self.conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM snapshots WHERE source_id = ? "
-            f"AND status IN ({', '.join('?' * len(statuses))}) "
-            "ORDER BY taken_ts DESC, id DESC LIMIT 1",
-            (source_id, *statuses),
-        ).fetchone()
-        return SnapshotRecord(*row) if row else None
-
-    def source_ids(self) -> list[str]:
-        """Every source with a stored snapshot (scraped or imported)."""
-        return [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT source_id FROM snapshots UNION SELECT source_id FROM segments"
-            )
-        ]
-
-    def states(
-        self, source_id: str, start: str = "", end: str = "9999"
-    ) -> Iterator[tuple[str, str, dict[str, np.ndarray]]]:
-        """``(taken_at, status, {location: free minutes})`` of every ok/unchanged snapshot
-        with ``start <= taken_at < end``, scraped and imported merged in time order."""
-        yield from heapq.merge(
-            self._row_states(source_id, start, end),
-            segments.iter_range(self.conn, source_id, start, end),
-            key=lambda snap: snap[0],
-        )
-
-    def _row_states(self, source_id: str, start: str, end: str):
-        snaps = self.conn.execute(
-            "SELECT id, taken_at, taken_ts, status FROM snapshots WHERE source_id = ? "
-            "AND status IN ('ok', 'unchanged') AND taken_at >= ? AND taken_at < ? "
-            "ORDER BY taken_ts, id",
-            (source_id, start, end),
-        ).fetchall()
-        if not snaps:
-            return
-        first_id, _, first_ts, _ = snaps[0]
-        state = {
-            loc: decode_minutes(blob)
-            for loc, present, blob, _n, _s in self.conn.execute(
-                STATE_SQL, (source_id, first_ts, first_ts, first_id)
-            )
-            if present
-        }
-        changes: dict[int, list[tuple[str, int, bytes | None]]] = {}
-        ids = [s[0] for s in snaps[1:]]
-        for chunk in range(0, len(ids), 900):
-            part = ids[chunk : chunk + 900]
-            for snap_id, loc, present, blob in self.conn.execute(
-                "SELECT snapshot_id, location_id, present, slots FROM slot_sets "
-                f"WHERE source_id = ? AND snapshot_id IN ({','.join('?' * len(part))})",
-                (source_id, *part),
-            ):
-                changes.setdefault(snap_id, []).append((loc, present, blob))
-        for i, (snap_id, taken_at, _, status) in enumerate(snaps):
-            if i and snap_id in changes:
-                state = dict(state)
-                for loc, present, blob in changes[snap_id]:
-                    if present:
-                        state[loc] = decode_minutes(blob)
-                    else:
-                        state.pop(loc, None)
-            yield taken_at, status, state
-
-    def latest_state(self, source_id: str) -> tuple[str, str, ParsedSnapshot] | None:
-        """The newest ok/unchanged snapshot of a source, scraped or imported."""
-        record = self.latest_snapshot(source_id)
-        seg = self.conn.execute(
-            "SELECT last_at FROM segments WHERE source_id = ? ORDER BY last_at DESC LIMIT 1",
-            (source_id,),
-        ).fetchone()
-        if seg and (record is None or seg[0] > record.taken_at):
-            taken_at, status, state = next(
-                iter(
-                    reversed(list(segments.iter_range(self.conn, source_id, seg[0], seg[0] + "~")))
-                )
-            )
-            names = {
-                loc: (name, tuple(json.loads(services)))
-                for loc, name, services in self.conn.execute(
-                    "SELECT location_id, name, services FROM location_meta WHERE source_id = ?",
-                    (source_id,),
-                )
-            }
-            return (
-                taken_at,
-                status,
-                ParsedSnapshot(
-                    {
-                        loc: Location(loc, *names.get(loc, (None, ())), slots=minutes_to_slots(m))
-                        for loc, m in sorted(state.items())
-                    }
-                ),
-            )
-        if record is None:
-            return None
-        return record.taken_at, record.status, self.state_at(source_id, record.id)
-
-    def raw_payload(self, snapshot_id: int) -> Any:
-        row = self.conn.execute("SELECT raw FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return decompress_payload(row[0])
-
-    def state_at(self, source_id: str, snapshot_id: int) -> ParsedSnapshot:
-        """The locations and free slots of a source as of a snapshot (in time order)."""
-        snap = self.snapshot(snapshot_id)
-        locations = {}
-        for loc_id, present, blob, name, services in self.conn.execute(
-            STATE_SQL, (source_id, snap.taken_ts, snap.taken_ts, snapshot_id)
-        ):
-            if present:
-                locations[loc_id] = Location(
-                    id=loc_id,
-                    name=name,
-                    services=tuple(json.loads(services or "[]")),
-                    slots=decode_slots(blob),
-                )
-        return ParsedSnapshot(dict(sorted(locations.items())))
-
-    def status_summary(self) -> list[dict[str, Any]]:
-        """Per source: counts by status, last ok time, last error."""
-        rows = self.conn.execute(
-            "SELECT source_id, count(*), sum(status = 'ok'), sum(status = 'unchanged'), "
-            "sum(status = 'error'), max(CASE WHEN status IN ('ok', 'unchanged') THEN taken_at "
-            "END), "
-            "max(taken_at) FROM snapshots GROUP BY source_id ORDER BY source_id"
-        ).fetchall()
-        rows = [list(r) for r in rows]
-        by_id = {r[0]: r for r in rows}
-        for source_id, n_ok, n_unchanged, last_at in self.conn.execute(
-            "SELECT source_id, sum(n_ok), sum(n_unchanged), max(last_at) FROM segments "
-            "GROUP BY source_id"
-        ):
-            row = by_id.get(source_id)
-            if row is None:
-                row = by_id[source_id] = [source_id, 0, 0, 0, 0, None, None]
-                rows.append(row)
-            row[1] += n_ok + n_unchanged
-            row[2] += n_ok
-            row[3] += n_unchanged
-            row[5] = max(filter(None, (row[5], last_at)))
-            row[6] = max(filter(None, (row[6], last_at)))
-        rows.sort(key=lambda r: r[0])
-        summary = []
-        for source_id, total, ok, unchanged, errors, last_ok, last_taken in rows:
-            last_error = self.conn.execute(
-                "SELECT taken_at, error_class, error_message, error_url FROM snapshots "
-                "WHERE source_id = ? AND status = 'error' ORDER BY taken_ts DESC, id DESC LIMIT 1",
-                (source_id,),
-            ).fetchone()
-            summary.append(
-                {
-                    "source_id": source_id,
-                    "snapshots": total,
-                    "changed": ok,
-                    "unchanged": unchanged,
-                    "errors": errors,
-                    "last_ok": last_ok,
-                    "last_snapshot": last_taken,
-                    "last_error_at": last_error[0] if last_error else None,
-                    "last_error": (f"{last_error[1]}: {last_error[2]}" if last_error else None),
-                    "last_error_url": last_error[3] if last_error else None,
-                }
-            )
-        return summary
-
-    # -- re-parsing ------------------------------------------------------------------------
-
-    def reparse(self, source_id: str, parse: Callable[[Any], ParsedSnapshot]) -> dict[str, int]:
-        """Re-run ``parse`` over every stored raw payload of a source, rebuilding slot sets.
-
-        Runs in one transaction: either the whole source is re-derived or nothing changes.
-        Snapshots whose payload no longer parses become errors (raw kept); errors whose raw
-        payload now parses become ok.
-        """
-        counts = {"parsed": 0, "failed": 0}
-        with transaction(self.conn):
-            self.conn.execute("DELETE FROM slot_sets WHERE source_id = ?", (source_id,))
-            self.conn.execute("DELETE FROM locations WHERE source_id = ?", (source_id,))
-            rows = self.conn.execute(
-                "SELECT id, taken_at, status, raw, error_class FROM snapshots "
-                "WHERE source_id = ? AND raw IS NOT NULL ORDER BY taken_ts, id",
-                (source_id,),
-            ).fetchall()
-            for snap_id, taken, status, blob, err_class in rows:
-                if status == "error" and err_class != "ParseError":
-                    continue
-                try:
-                    parsed = parse(decompress_payload(blob))
-                except ParseError as exc:
-                    counts["failed"] += 1
-                    self.conn.execute(
-                        "UPDATE snapshots SET status = 'error', error_class = 'ParseError', "
-                        "error_message = ?, n_locations = NULL, n_slots = NULL WHERE id = ?",
-                        (str(exc), snap_id),
-                    )
-                    continue
-                counts["parsed"] += 1
-                self.conn.execute(
-                    "UPDATE snapshots SET status = 'ok', error_class = NULL, error_message = NULL, "
-                    "error_url = NULL, n_locations = ?, n_slots = ? WHERE id = ?",
-                    (len(parsed.locations), parsed.slot_count, snap_id),
-                )
-                self._store_locations(source_id, snap_id, taken, parsed)
-        return counts

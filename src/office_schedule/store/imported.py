@@ -1,0 +1,172 @@
+"""What the store keeps of imported weeks: segments and the published metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from . import segments
+
+
+class ImportedRecords:
+    """Mixed into the store: ``self.db`` is its :class:`~.db.Database`."""
+
+    db: Any
+    _decoded: Any
+
+    # -- segments --------------------------------------------------------------------------
+    def segment_blob(self, source_id: str, week: str) -> bytes | None:
+        row = self.db.execute(
+            "SELECT data FROM segments WHERE source_id = ? AND week = ?", (source_id, week)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def save_segment_blob(
+        self, source_id: str, week: str, blob: bytes, times: list[str], n_ok: int
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO segments (source_id, week, first_at, last_at, n_ok, n_unchanged, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, week) DO UPDATE SET "
+            "first_at = excluded.first_at, last_at = excluded.last_at, n_ok = excluded.n_ok, "
+            "n_unchanged = excluded.n_unchanged, data = excluded.data",
+            (source_id, week, times[0], times[-1], n_ok, len(times) - n_ok, blob),
+        )
+
+    def save_segment(self, source_id: str, week: str, snapshots: list[segments.Snapshot]) -> None:
+        n_ok = sum(s == "ok" for _, s, _ in snapshots)
+        times = [t for t, _, _ in snapshots]
+        self.save_segment_blob(source_id, week, segments.encode(snapshots), times, n_ok)
+
+    def delete_segment(self, source_id: str, week: str) -> None:
+        self.db.execute("DELETE FROM segments WHERE source_id = ? AND week = ?", (source_id, week))
+
+    def segment_blobs(self, source_id: str, start: str, end: str) -> list[tuple[str, bytes]]:
+        """``(week, data)`` of the segments overlapping ``start <= taken_at < end``."""
+        return [
+            (week, bytes(blob))
+            for week, blob in self.db.execute(
+                "SELECT week, data FROM segments WHERE source_id = ? AND last_at >= ? "
+                "AND first_at < ? ORDER BY first_at",
+                (source_id, start, end),
+            ).fetchall()
+        ]
+
+    def segment_range(self, source_id: str, start: str, end: str) -> Iterator[segments.Snapshot]:
+        """Imported snapshots with ``start <= taken_at < end``, in time order."""
+        for week, blob in self.segment_blobs(source_id, start, end):
+            for snap in self._decode(source_id, week, blob):
+                if start <= snap[0] < end:
+                    yield snap
+
+    def _decode(self, source_id: str, week: str, blob: bytes) -> list[segments.Snapshot]:
+        key = (source_id, week)
+        hit = self._decoded.get(key)
+        if hit is not None and hit[0] == blob:
+            self._decoded.move_to_end(key)
+            return hit[1]
+        snaps = segments.decode(blob)
+        self._decoded[key] = (blob, snaps)
+        while len(self._decoded) > 64:
+            self._decoded.popitem(last=False)
+        return snaps
+
+    def last_imported(self, source_id: str) -> str | None:
+        row = self.db.execute(
+            "SELECT max(last_at) FROM segments WHERE source_id = ?", (source_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def imported_summary(self) -> list[tuple[str, int, int, str]]:
+        """Per source with segments: (id, ok snapshots, unchanged snapshots, last time)."""
+        return [
+            (sid, int(n_ok), int(n_unchanged), last_at)
+            for sid, n_ok, n_unchanged, last_at in self.db.execute(
+                "SELECT source_id, sum(n_ok), sum(n_unchanged), max(last_at) FROM segments "
+                "GROUP BY source_id"
+            )
+        ]
+
+    def snapshot_days(self, source_id: str) -> list[str]:
+        """The days (``YYYY-MM-DD``) with an ok/unchanged snapshot, scraped or imported."""
+        return sorted(
+            day
+            for (day,) in self.db.execute(
+                "SELECT DISTINCT substr(taken_at, 1, 10) FROM snapshots WHERE source_id = ? "
+                "AND status IN ('ok', 'unchanged') "
+                "UNION SELECT DISTINCT substr(first_at, 1, 10) FROM segments "
+                "WHERE source_id = ? UNION SELECT DISTINCT substr(last_at, 1, 10) FROM segments "
+                "WHERE source_id = ?",
+                (source_id, source_id, source_id),
+            )
+        )
+
+    def add_location_spans(self, source_id: str, spans: dict[str, tuple[str, str]]) -> None:
+        """Locations seen in imported rows: first and last time, no metadata."""
+        self.db.executemany(
+            "INSERT INTO locations (source_id, location_id, name, services, first_seen, "
+            "last_seen, present, slots_hash) VALUES (?, ?, NULL, '[]', ?, ?, 0, NULL) "
+            "ON CONFLICT (source_id, location_id) DO UPDATE SET "
+            "first_seen = CASE WHEN excluded.first_seen < locations.first_seen "
+            "THEN excluded.first_seen ELSE locations.first_seen END, "
+            "last_seen = CASE WHEN excluded.last_seen > locations.last_seen "
+            "THEN excluded.last_seen ELSE locations.last_seen END",
+            [(source_id, loc, first, last) for loc, (first, last) in spans.items()],
+        )
+
+    # -- metadata.json ---------------------------------------------------------------------
+    def source_metadata(self) -> dict[str, tuple[str | None, str | None, str | None]]:
+        """{source id: (name, scraper, url)} as published in metadata.json."""
+        return {
+            sid: (name, scraper, url)
+            for sid, name, scraper, url in self.db.execute(
+                "SELECT id, name, scraper, url FROM sources"
+            )
+        }
+
+    def location_metadata(
+        self, source_id: str, table: str = "location_meta"
+    ) -> list[tuple[str, str | None, list[str]]]:
+        """``(location, name, services)`` from metadata.json (``location_meta``) or from
+        the snapshots (``locations``)."""
+        if table not in ("location_meta", "locations"):
+            raise ValueError(table)
+        return [
+            (loc, name, json.loads(services))
+            for loc, name, services in self.db.execute(
+                f"SELECT location_id, name, services FROM {table} WHERE source_id = ? "
+                "ORDER BY location_id",
+                (source_id,),
+            )
+        ]
+
+    def merge_metadata(self, meta: dict[str, dict]) -> None:
+        """Merge a metadata.json: known sources keep their fields, names and services add up."""
+        with self.db.transaction():
+            for source_id, entry in meta.items():
+                self.db.execute(
+                    "INSERT INTO sources (id, name, scraper, url) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (source_id, entry.get("name"), entry.get("scraper"), entry.get("url")),
+                )
+                known = {
+                    loc: (name, services)
+                    for loc, name, services in self.location_metadata(source_id)
+                }
+                rows = []
+                for loc_id, loc in entry.get("locations", {}).items():
+                    name, services = loc.get("name"), set(loc.get("services", []))
+                    if loc_id in known:
+                        old_name, old_services = known[loc_id]
+                        name = old_name if old_name is not None else name
+                        services |= set(old_services)
+                    rows.append((source_id, loc_id, name, json.dumps(sorted(services))))
+                self._put_location_meta(rows)
+
+    def _put_location_meta(self, rows: Iterable[tuple]) -> None:
+        self.db.executemany(
+            "INSERT INTO location_meta (source_id, location_id, name, services) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (source_id, location_id) DO UPDATE SET "
+            "name = excluded.name, services = excluded.services",
+            rows,
+        )
