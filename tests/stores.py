@@ -58,7 +58,8 @@ def open_new(backend: str, tmp_path: Path):
 def dump(store) -> list:
     """Every row of every table, sorted: equal dumps = equal stores, on either backend."""
     tables = ("snapshots", "locations", "slot_sets", "sources", "segments", "location_meta",
-              "robots", "health", "health_log")  # fmt: skip
+              "robots", "health", "health_log", "watches", "watch_cursors", "watch_announced",
+              "watch_outbox")  # fmt: skip
     out = []
     for table in tables:
         rows = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)

@@ -125,6 +125,6 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-from . import copy, data, discover, health, pages, prune, scrape, simulator  # noqa: E402,F401  (registers the commands)
+from . import copy, data, discover, health, pages, prune, scrape, serve, simulator, watch  # noqa: E402,F401  (registers the commands)
 
 __all__ = ["main"]

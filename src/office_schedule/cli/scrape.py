@@ -46,6 +46,7 @@ from . import (
     main,
 )
 from .health import make_monitor, notify_option
+from .watch import make_watcher
 
 # -- list ----------------------------------------------------------------------------------
 
@@ -275,6 +276,7 @@ def snapshot(
         leases = _leases(store, sources, lease, share=False)
         fetcher = _fetcher(sources, per_host, gap, timeout, store)
         monitor = make_monitor(store, notify_urls, failing_after, degraded_after)
+        watcher = make_watcher(store, sources)
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -293,12 +295,14 @@ def snapshot(
                         progress.update(task, advance=1, description=result.source_id)
                         if result.status not in (UNSTORED, REJECTED, SKIPPED, LEASED):
                             _observe(monitor, result.source_id)
+                            watcher.observe(result.source_id)
 
                     results = await run_sweep(
                         sources, store, fetcher, weeks, on_result=done, notice=_loud,
                         leases=leases,
                     )  # fmt: skip
             await _deliver(monitor)
+            await watcher.deliver()
             return results
 
         try:
@@ -356,6 +360,7 @@ def run(
         leases = _leases(store, sources, lease, share=True)
         fetcher = _fetcher(sources, per_host, gap, timeout, store)
         monitor = make_monitor(store, notify_urls, failing_after, degraded_after)
+        watcher = make_watcher(store, sources)
         deliveries: set[asyncio.Task] = set()
 
         def report(r: SweepResult) -> None:
@@ -370,6 +375,7 @@ def run(
                 line + (f" [red]{escape(r.error)}[/]" if r.error else ""), highlight=False
             )
             _observe(monitor, r.source_id)
+            watcher.observe(r.source_id)  # starts sending what it announces
             if monitor.notifier and monitor.pending and not deliveries:
                 task = asyncio.get_running_loop().create_task(_deliver(monitor))
                 deliveries.add(task)
@@ -399,6 +405,7 @@ def run(
                 )  # fmt: skip
             await asyncio.gather(*deliveries, return_exceptions=True)
             await _deliver(monitor)
+            await watcher.deliver()
             return stored
 
         try:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from ..analysis import city_of, insights, store_events
+from ..analysis.counts import hour_counts, hour_range, lead_counts, per_hour
 from . import charts, html
-
-LEAD_CAP_DAYS = 60  # lead-time histograms: the last bar holds this many days and more
-_HOUR_US = 3_600_000_000
 
 
 def _slug(text: str, used: set[str]) -> str:
@@ -29,54 +27,6 @@ def _slug(text: str, used: set[str]) -> str:
         name, i = f"{base}-{i}", i + 1
     used.add(name)
     return name
-
-
-def _parse(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
-def _hour_range(daily: pl.DataFrame, start: str, end: str) -> tuple[datetime | None, int]:
-    """First hour and number of hours: the days with data, clipped to ``start``/``end``."""
-    if daily.is_empty():
-        return None, 0
-    lo = datetime.combine(daily["date"].min(), datetime.min.time())
-    hi = datetime.combine(daily["date"].max(), datetime.min.time()) + timedelta(days=1)
-    s, e = _parse(start), _parse(end)
-    if s is not None and s > lo:
-        lo = s.replace(minute=0, second=0, microsecond=0)
-    if e is not None and e < hi:
-        hi = e
-    return lo, max(0, -(-int((hi - lo).total_seconds()) // 3600))
-
-
-def _per_hour(ev: pl.DataFrame, key: str, lo: datetime | None, n: int) -> dict:
-    """``{(group, event): counts per hour}``."""
-    if lo is None or not n or ev.is_empty():
-        return {}
-    lo_us = int((lo - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
-    hours = (pl.col("detected").cast(pl.Int64) - lo_us) // _HOUR_US
-    grouped = (
-        ev.with_columns(hours.alias("h"))
-        .filter((pl.col("h") >= 0) & (pl.col("h") < n))
-        .group_by(key, "event")
-        .agg(pl.col("h"))
-    )
-    return {
-        (group, event): np.bincount(np.asarray(h, dtype=np.int64), minlength=n)
-        for group, event, h in grouped.iter_rows()
-    }
-
-
-def _lead_counts(booked: pl.DataFrame) -> np.ndarray:
-    days = booked["lead_minutes"].to_numpy() // 1440
-    return np.bincount(np.clip(days, 0, LEAD_CAP_DAYS), minlength=LEAD_CAP_DAYS + 1)
-
-
-def _hour_counts(frame: pl.DataFrame, col: str) -> np.ndarray:
-    return np.bincount(frame[col].dt.hour().to_numpy().astype(np.int64), minlength=24)
 
 
 def write_report(
@@ -100,7 +50,7 @@ def write_report(
         pl.col("source_id").replace_strict(city, default="", return_dtype=pl.Utf8).alias("city")
     )
     booked = ev.filter(pl.col("event") == "booked")
-    lo, n = _hour_range(by_source["daily"], start, end)
+    lo, n = hour_range(by_source["daily"], start, end)
     zeros = np.zeros(n, dtype=np.int64)
     used: set[str] = set()
     jobs: list[tuple] = []
@@ -116,7 +66,7 @@ def write_report(
                 chart_dir,
                 _slug("lead-time", used),
                 "Lead time, all",
-                _lead_counts(booked),
+                lead_counts(booked),
             ),
             "Lead time of appointments (days), all sources",
         ),
@@ -126,7 +76,7 @@ def write_report(
                 chart_dir,
                 _slug("slot-hour", used),
                 "Appointment time of day (slot hour)",
-                [("appointments", _hour_counts(booked, "slot"), charts.BLUE)],
+                [("appointments", hour_counts(booked, "slot"), charts.BLUE)],
             ),
             "Time of day of the booked appointments (slot hour)",
         ),
@@ -137,10 +87,10 @@ def write_report(
                 _slug("booking-hour", used),
                 "Booking time of day (detection hour)",
                 [
-                    ("appointments", _hour_counts(booked, "detected"), charts.BLUE),
+                    ("appointments", hour_counts(booked, "detected"), charts.BLUE),
                     (
                         "cancellations",
-                        _hour_counts(ev.filter(pl.col("event") == "cancelled"), "detected"),
+                        hour_counts(ev.filter(pl.col("event") == "cancelled"), "detected"),
                         charts.RED,
                     ),
                 ],
@@ -150,7 +100,7 @@ def write_report(
     ]
 
     city_blocks = []
-    hourly = _per_hour(ev, "city", lo, n)
+    hourly = per_hour(ev, "city", lo, n)
     for name in sorted(set(city.values())):
         slug = _slug(f"city-{name}", used)
         files = chart(
@@ -167,7 +117,7 @@ def write_report(
             chart_dir,
             _slug(f"{slug}-lead-time", used),
             f"{name}: lead time",
-            _lead_counts(booked.filter(pl.col("city") == name)),
+            lead_counts(booked.filter(pl.col("city") == name)),
         )
         city_blocks += [
             html.subheading(name),
@@ -176,7 +126,7 @@ def write_report(
         ]
 
     source_blocks = []
-    hourly = _per_hour(ev, "source_id", lo, n)
+    hourly = per_hour(ev, "source_id", lo, n)
     for sid in source_ids:
         src = (catalog or {}).get(sid)
         label = f"{sid} ({src.name})" if src is not None and src.name != sid else sid

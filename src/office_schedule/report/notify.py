@@ -28,7 +28,7 @@ class Notifier:
             target = apprise.Apprise()
             if not target.add(url):
                 raise NotifyError(
-                    f"{_redact(url)} is not a notification URL Apprise understands "
+                    f"{redact(url)} is not a notification URL Apprise understands "
                     "(see https://github.com/caronc/apprise/wiki for the URL forms)"
                 )
             self._targets.append(target)
@@ -51,13 +51,13 @@ class Notifier:
             else:
                 log.error(
                     "notification to %s failed %d times; kept to retry after the next snapshot",
-                    _redact(self.urls[i]),
+                    redact(self.urls[i]),
                     self.attempts,
                 )
         return delivered
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """The scheme and host only: notification URLs carry tokens and passwords."""
     scheme, sep, rest = url.partition("://")
     host = rest.split("@")[-1].split("/")[0].split("?")[0]

@@ -140,6 +140,53 @@ MIGRATIONS: list[str] = [
         expires_ts  REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 5: watches (stored slot filters), per watch and source the last snapshot evaluated,
+    # the slots each one announced (kept until gone for two snapshots), and its messages
+    """
+    CREATE TABLE watches (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL DEFAULT '',
+        rule        TEXT NOT NULL,               -- JSON: the filters (watch.rules.Rule)
+        notify      TEXT NOT NULL DEFAULT '[]',  -- JSON list of Apprise URLs
+        created_at  TEXT NOT NULL,
+        created_ts  REAL NOT NULL
+    );
+    CREATE TABLE watch_cursors (
+        watch_id     INTEGER NOT NULL,
+        source_id    TEXT NOT NULL,
+        snapshot_id  INTEGER NOT NULL,
+        taken_ts     REAL NOT NULL,
+        PRIMARY KEY (watch_id, source_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE watch_announced (
+        watch_id      INTEGER NOT NULL,
+        source_id     TEXT NOT NULL,
+        location_id   TEXT NOT NULL,
+        slot          INTEGER NOT NULL,          -- minutes since 1970, naive local time
+        announced_at  TEXT NOT NULL,
+        missed        INTEGER NOT NULL DEFAULT 0, -- evaluated snapshots it has been gone
+        PRIMARY KEY (watch_id, source_id, location_id, slot)
+    ) WITHOUT ROWID;
+    CREATE TABLE watch_outbox (
+        id           INTEGER PRIMARY KEY,
+        watch_id     INTEGER NOT NULL,
+        source_id    TEXT NOT NULL,
+        snapshot_id  INTEGER NOT NULL,
+        created_at   TEXT NOT NULL,
+        created_ts   REAL NOT NULL,
+        n_slots      INTEGER NOT NULL,
+        title        TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        delivered    TEXT NOT NULL DEFAULT '',   -- indices of the URLs that took it
+        done         INTEGER NOT NULL DEFAULT 0, -- 1: every URL took it
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_ts      REAL NOT NULL DEFAULT 0,    -- no retry before (store clock)
+        last_error   TEXT,
+        claimed_by   TEXT,                       -- the process sending it, until claim_ts
+        claim_ts     REAL
+    );
+    CREATE INDEX watch_outbox_open ON watch_outbox (done, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

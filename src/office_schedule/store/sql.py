@@ -37,6 +37,7 @@ from .db import Database
 from .imported import ImportedRecords
 from .leases import LeaseRecords
 from .monitor import MonitorRecords
+from .watches import WatchRecords
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -90,7 +91,7 @@ RECORD_COLUMNS = (
 DECODED_MAX = 64
 
 
-class SQLStore(MonitorRecords, LeaseRecords, ImportedRecords):
+class SQLStore(MonitorRecords, LeaseRecords, ImportedRecords, WatchRecords):
     """Snapshots, states and summaries over a :class:`~.db.Database`."""
 
     db: Database
