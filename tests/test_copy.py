@@ -272,10 +272,14 @@ def test_cli_copies_filters_and_refuses_itself(tmp_path):
     src_db, dest_db = _db("sqlite", tmp_path), _db("postgresql", tmp_path)
     with open_store(src_db) as s:
         _fill(s)
+        watch = s.add_watch("passport", {}, ["json://127.0.0.1:9/"], "2026-11-30 08:00:00", 0.0)
     runner = CliRunner()
     result = runner.invoke(main, ["copy", "--from", src_db, "--to", dest_db, "-i", "c*,v*"])
     assert result.exit_code == 0, result.output
     assert "2 sources" in result.output and "snapshots" in result.output
+    assert "1 watches of" in result.output and "are not copied" in result.output
+    with open_store(src_db) as s:
+        s.remove_watch(watch)  # the rest compares whole stores
     with open_store(dest_db, readonly=True) as d:
         assert d.source_ids() == ["city", "village"]
     result = runner.invoke(main, ["copy", "--from", src_db, "--to", dest_db])

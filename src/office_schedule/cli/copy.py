@@ -34,7 +34,8 @@ def copy_cmd(src, dest, include, exclude):
     Idempotent: what the destination has is skipped, so a second run changes nothing and a
     later one appends what was recorded since. A source whose new snapshots would fall
     before the destination's latest one (two recordings interleaved) is refused and the
-    command exits 1; the other sources are still copied. Recorder leases are not copied.
+    command exits 1; the other sources are still copied. Recorder leases and watches are
+    not copied.
     """
     from ..store.copy import TABLES, copy_store
 
@@ -47,6 +48,13 @@ def copy_cmd(src, dest, include, exclude):
         counts = summary.counts[name]
         table.add_row(name, *(str(counts[k]) for k in ("copied", "merged", "skipped")))
     console.print(table)
+    if summary.watches_left:
+        err_console.print(
+            f"{summary.watches_left} watches of {summary.source} are not copied: add them again "
+            "with 'office-schedule watch add --db ...' on the destination",
+            highlight=False,
+            soft_wrap=True,
+        )
     for message in summary.refused.values():
         err_console.print(f"[red]refused[/]: {message}", highlight=False, soft_wrap=True)
     if summary.refused:

@@ -62,6 +62,9 @@ class CopySummary:
     sources: list[str] = field(default_factory=list)
     counts: dict[str, Counter] = field(default_factory=lambda: {t: Counter() for t in TABLES})
     refused: dict[str, str] = field(default_factory=dict)
+    #: watches of the source store: not copied (their memory of what they told names the
+    #: source store's snapshots), to be added again on the destination
+    watches_left: int = 0
 
     def add(self, table: str, kind: str, n: int = 1) -> None:
         if n:
@@ -140,6 +143,7 @@ def copy_between(
             _copy_metadata(src, dest, sid, src_meta.get(sid), sid in dest_meta, summary)
             _copy_health(src, dest, sid, summary)
     _copy_robots(src, dest, summary)
+    summary.watches_left = len(src.watches())
     return summary
 
 
