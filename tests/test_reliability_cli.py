@@ -459,10 +459,11 @@ def test_a_read_only_file_fails_writers_with_a_message(recorded, tmp_path, tevis
 
 
 def _store_at_version(path: Path, version: int) -> None:
+    from office_schedule.store.db import SQLiteDB
+
     conn = sqlite3.connect(path, isolation_level=None)
     for number in range(min(version, schema.SCHEMA_VERSION)):
-        for statement in schema.split_script(schema.MIGRATIONS[number]):
-            conn.execute(statement)
+        schema.run_migration(SQLiteDB(conn, str(path)), schema.MIGRATIONS[number])
     conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
 

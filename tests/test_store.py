@@ -143,3 +143,42 @@ def test_migration_3_keeps_every_snapshot_and_slot_set(tmp_path):
             "INSERT INTO snapshots (source_id, taken_at, taken_ts, status) "
             "VALUES ('s', '2026-12-01 10:15:00', 2.0, 'disallowed')"
         )
+
+
+def test_migration_6_packs_metadata_locations_per_source(tmp_path):
+    """metadata.json locations move from one row per location into one blob per source."""
+    from office_schedule.store import schema
+
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(schema.MIGRATIONS[:5]):
+        for statement in schema.split_script(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number + 1}")
+    conn.executemany(
+        "INSERT INTO location_meta (source_id, location_id, name, services) VALUES (?, ?, ?, ?)",
+        [("a", "2", "Zwei", '["x", "y"]'), ("a", "1", None, "[]"), ("b", "9", "Neun", '["ü"]')],
+    )
+    conn.close()
+    with SQLiteStore(path) as store:
+        assert store.location_metadata("a") == [("1", None, []), ("2", "Zwei", ["x", "y"])]
+        assert store.location_metadata("b") == [("9", "Neun", ["ü"])]
+        assert store.location_metadata("c") == []
+
+
+def test_published_metadata_adds_at_most_300_kb(shared_dir, tmp_path):
+    """The published metadata.json (2.3 MB of JSON) is stored compactly, byte-identical out."""
+    from office_schedule.exchange import import_paths
+
+    raw = shared_dir / "data" / "office-schedule-data" / "raw" / "metadata.json"
+
+    def size(store) -> int:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.conn.execute("VACUUM")
+        return store.conn.execute("PRAGMA page_count").fetchone()[0] * 4096
+
+    with SQLiteStore(tmp_path / "m.db") as store:
+        empty = size(store)
+        import_paths(store, [raw])
+        added = size(store) - empty
+    assert added <= 300_000, added

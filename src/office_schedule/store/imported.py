@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from . import segments
@@ -128,13 +129,19 @@ class ImportedRecords:
         self, source_id: str, table: str = "location_meta"
     ) -> list[tuple[str, str | None, list[str]]]:
         """``(location, name, services)`` from metadata.json (``location_meta``) or from
-        the snapshots (``locations``)."""
-        if table not in ("location_meta", "locations"):
+        the snapshots (``locations``), in location order."""
+        if table == "location_meta":
+            row = self.db.execute(
+                "SELECT data FROM location_meta WHERE source_id = ?", (source_id,)
+            ).fetchone()
+            known = unpack_locations(row[0]) if row else {}
+            return [(loc, *known[loc]) for loc in sorted(known)]
+        if table != "locations":
             raise ValueError(table)
         return [
             (loc, name, json.loads(services))
             for loc, name, services in self.db.execute(
-                f"SELECT location_id, name, services FROM {table} WHERE source_id = ? "
+                "SELECT location_id, name, services FROM locations WHERE source_id = ? "
                 "ORDER BY location_id",
                 (source_id,),
             )
@@ -149,24 +156,51 @@ class ImportedRecords:
                     "ON CONFLICT (id) DO NOTHING",
                     (source_id, entry.get("name"), entry.get("scraper"), entry.get("url")),
                 )
-                known = {
-                    loc: (name, services)
-                    for loc, name, services in self.location_metadata(source_id)
-                }
-                rows = []
+                known = {loc: (n, s) for loc, n, s in self.location_metadata(source_id)}
+                merged = dict(known)
                 for loc_id, loc in entry.get("locations", {}).items():
                     name, services = loc.get("name"), set(loc.get("services", []))
                     if loc_id in known:
                         old_name, old_services = known[loc_id]
                         name = old_name if old_name is not None else name
                         services |= set(old_services)
-                    rows.append((source_id, loc_id, name, json.dumps(sorted(services))))
-                self._put_location_meta(rows)
+                    merged[loc_id] = (name, sorted(services))
+                if merged != known:
+                    self.db.execute(
+                        "INSERT INTO location_meta (source_id, data) VALUES (?, ?) "
+                        "ON CONFLICT (source_id) DO UPDATE SET data = excluded.data",
+                        (source_id, pack_locations(merged)),
+                    )
 
-    def _put_location_meta(self, rows: Iterable[tuple]) -> None:
-        self.db.executemany(
-            "INSERT INTO location_meta (source_id, location_id, name, services) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (source_id, location_id) DO UPDATE SET "
-            "name = excluded.name, services = excluded.services",
-            rows,
-        )
+
+def pack_locations(locations: dict[str, tuple[str | None, list[str]]]) -> bytes:
+    """A source's metadata.json locations as one compressed blob: service names repeat
+    across locations, so 2.3 MB of published JSON become about 0.2 MB."""
+    plain = {loc: [name, list(services)] for loc, (name, services) in locations.items()}
+    text = json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return zlib.compress(text.encode(), 9)
+
+
+def unpack_locations(blob: bytes) -> dict[str, tuple[str | None, list[str]]]:
+    return {loc: (name, services) for loc, (name, services) in
+            json.loads(zlib.decompress(bytes(blob))).items()}  # fmt: skip
+
+
+def pack_location_meta(db: Any, text: str = "TEXT", blob: str = "BLOB") -> None:
+    """Migration step: one ``location_meta`` row per location -> one packed row per source."""
+    db.execute(
+        f"CREATE TABLE location_meta_packed (source_id {text} PRIMARY KEY, data {blob} NOT NULL)"
+    )
+    rows = db.execute(
+        "SELECT source_id, location_id, name, services FROM location_meta "
+        "ORDER BY source_id, location_id"
+    ).fetchall()
+    by_source: dict[str, dict] = {}
+    for sid, loc, name, services in rows:
+        by_source.setdefault(sid, {})[loc] = (name, json.loads(services))
+    db.executemany(
+        "INSERT INTO location_meta_packed (source_id, data) VALUES (?, ?)",
+        [(sid, pack_locations(locs)) for sid, locs in by_source.items()],
+    )
+    db.execute("DROP TABLE location_meta")
+    db.execute("ALTER TABLE location_meta_packed RENAME TO location_meta")

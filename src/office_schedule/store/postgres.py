@@ -15,11 +15,12 @@ import socket
 
 from ..errors import StoreError
 from .db import PostgresDB
-from .schema import check_version, split_script
+from .imported import pack_location_meta
+from .schema import check_version, run_migration
 from .sql import SQLStore
 
 _T = 'TEXT COLLATE "C"'
-MIGRATIONS: list[str] = [
+MIGRATIONS: list = [
     # 1: everything SQLite's migrations 1-4 built
     f"""
     CREATE TABLE snapshots (
@@ -168,8 +169,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX watch_outbox_open ON watch_outbox (done, id);
     """,
+    # 3: what SQLite's migration 6 did (metadata.json's locations packed per source)
+    pack_location_meta,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+_PG_TYPES = {"text": _T, "blob": "BYTEA"}
 #: advisory lock keys: migrations, and writers (recorders shared, history rewrites exclusive)
 _MIGRATE_KEY, _WRITERS_KEY = 0x0FF1CE01, 0x0FF1CE02
 
@@ -249,8 +253,7 @@ class PostgresStore(SQLStore):
                 self.db.execute("INSERT INTO office_schedule_schema (version) VALUES (0)")
             version = check_version(row[0] if row else 0, self.path, latest=SCHEMA_VERSION)
             for number in range(version, SCHEMA_VERSION):
-                for statement in split_script(MIGRATIONS[number]):
-                    self.db.execute(statement)
+                run_migration(self.db, MIGRATIONS[number], **_PG_TYPES)
                 self.db.execute("UPDATE office_schedule_schema SET version = ?", (number + 1,))
 
     def acquire_lock(self, shared: bool = False) -> None:

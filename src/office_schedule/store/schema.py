@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from ..errors import StoreError
 from .db import SQLiteDB, StoreWriteError
+from .imported import pack_location_meta
 
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[str | Callable[[SQLiteDB], None]] = [
     # 1: snapshots, locations, slot sets stored only when a location's slots change
     """
     CREATE TABLE snapshots (
@@ -187,6 +189,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX watch_outbox_open ON watch_outbox (done, id);
     """,
+    # 6: metadata.json's locations packed per source (store/imported.py pack_locations)
+    pack_location_meta,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -228,14 +232,22 @@ def migrate(db: SQLiteDB) -> int:
     try:
         for number in range(version, SCHEMA_VERSION):
             with db.transaction():
-                for statement in split_script(MIGRATIONS[number]):
-                    conn.execute(statement)
+                run_migration(db, MIGRATIONS[number])
                 if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
                     raise RuntimeError(f"migration {number + 1} left dangling references")
                 conn.execute(f"PRAGMA user_version = {number + 1}")
     finally:
         conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
     return SCHEMA_VERSION
+
+
+def run_migration(db, step, **types: str) -> None:
+    """A migration is a SQL script, or a function of the connection (data to convert)."""
+    if callable(step):
+        step(db, **types)
+        return
+    for statement in split_script(step):
+        db.execute(statement)
 
 
 def split_script(script: str) -> list[str]:
