@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 from click.testing import CliRunner
 
 from office_schedule.cli import main as cli_main
@@ -63,7 +63,7 @@ def main() -> int:
             started = time.monotonic()
             run("discover", sites, "--out", out)
             seconds = time.monotonic() - started
-            truth = httpx.get(f"{web.urls[0]}__sites__").json()
+            truth = httpx2.get(f"{web.urls[0]}__sites__").json()
             pages = sum(len(web.requests_to(s.host)) for s in web.sites)
         catalog = {s.id: s.index_url for s in srv.sources()}
         by_url = {url: sid for sid, url in catalog.items()}
@@ -79,7 +79,7 @@ def main() -> int:
         db = Path(tmp) / "s.db"
         ids = ",".join(r["id"] for r in enabled)
         run("snapshot", "--catalog", out, "-i", ids, "--db", db, "--gap", "0", "-q")
-        now = httpx.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
+        now = httpx2.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
         equal = 0
         for r in enabled:
             shown = json.loads(run("show", r["id"], "--db", db, "--format", "json"))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
+import httpx2
 import pytest
 
 from office_schedule.catalog import load_catalog
@@ -156,7 +156,7 @@ def test_changing_the_scope_redraws_the_week_chart(page, site, tmp_path):
     assert after["title"] != before["title"] and site["source"] in after["title"]
     assert f"scope={quote(choice)}" in page.url
     week = page.input_value("#week")
-    api = httpx.get(
+    api = httpx2.get(
         site["url"] + "/api/hourly", params={"week": week, "source": site["source"]}
     ).json()
     assert after["values"] == [api["appointments"], api["cancellations"]]
@@ -173,7 +173,7 @@ def test_changing_the_location_redraws_the_calendar(page, site, tmp_path):
         page.select_option("#location", location)
     after = page.evaluate(CHARTS_JS)[0]
     assert after["values"] != before["values"] and location in page.url
-    slots = httpx.get(
+    slots = httpx2.get(
         site["url"] + f"/api/sources/{site['source']}/slots", params={"location": location}
     ).json()
     assert sum(map(sum, after["values"][0])) == slots["free_slots"]

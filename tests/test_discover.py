@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-import httpx
+import httpx2
 import pytest
 from click.testing import CliRunner
 
@@ -57,7 +57,7 @@ def _rows(path) -> list[dict]:
 
 def test_proposed_rows_have_precision_and_recall_of_at_least_095(towns):
     srv, web, out, _, _, _ = towns
-    truth = httpx.get(f"{web.urls[0]}__sites__").json()
+    truth = httpx2.get(f"{web.urls[0]}__sites__").json()
     catalog = {s.id: s.index_url for s in srv.sources()}
     wanted = {(b["family"], catalog[b["source_id"]]) for rows in truth.values() for b in rows
               if b.get("robots") != "disallowed"}  # fmt: skip
@@ -84,7 +84,7 @@ def test_the_sweep_of_the_proposed_catalog_equals_the_truth(towns):
     ids = ",".join(r["id"] for r in enabled)
     result = cli("snapshot", "--catalog", out, "-i", ids, "--db", db, "--gap", "0", "-q")
     assert result.exit_code == 0, result.output
-    truth = httpx.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
+    truth = httpx2.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
     for row in enabled:
         shown = cli("show", row["id"], "--db", db, "--format", "json")
         assert shown.exit_code == 0, (row["id"], shown.output)

@@ -779,7 +779,9 @@ def test_parse_property_any_json_gives_true_slots_or_parse_error(raw):
         assert list(loc.slots) == sorted(set(loc.slots))
         assert all(s.tzinfo is None for s in loc.slots)
         assert loc.empty is None or not loc.slots
-        referencing = {s["name"] for s in raw["services"] if loc_id in s.get("calendar_ids", [])}
+        referencing = {
+            s["name"] for s in raw["services"] if loc_id in (s.get("calendar_ids") or [])
+        }  # a service without calendar_ids (absent or null) names no calendar
         assert set(loc.services) == referencing
     assert len(parsed.locations) == len(raw["calendars"])
 

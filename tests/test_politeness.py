@@ -11,7 +11,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from office_schedule.families import resolve_politeness
@@ -138,7 +138,7 @@ def test_storm_on_one_host_leaves_the_other_host_at_its_pace(tmp_path):
 
 def test_fault_endpoint_sets_a_storm_and_its_retry_after():
     world, sid = one_source("tevis")
-    with SimServer(world) as srv, httpx.Client() as client:
+    with SimServer(world) as srv, httpx2.Client() as client:
         base = srv.urls[0]
         query = {"source": sid, "mode": "429", "requests": "1", "retry_after": "date+2"}
         assert client.get(f"{base}/__fault__", params=query).status_code == 200

@@ -7,7 +7,7 @@ import json
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import httpx2
 import pytest
 
 from office_schedule.catalog import Source, load_catalog
@@ -41,7 +41,7 @@ def fetch(url: str) -> str:
     """One GET as ``discover`` does it; the redirects are followed (a simulated SmartCJM
     load balancer injects ``:8443`` into them, which its scraper strips as well)."""
     for _ in range(5):
-        reply = httpx.get(url, timeout=5)
+        reply = httpx2.get(url, timeout=5)
         if not reply.is_redirect:
             return reply.text
         url = same_port(url, str(reply.next_request.url))

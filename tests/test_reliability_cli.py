@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from click.testing import CliRunner
 
@@ -608,7 +608,7 @@ def test_the_readme_simulator_check_works_as_written(tmp_path, monkeypatch):
             words = shlex.split(line.split("#", 1)[0])
             if words[0] == "curl":
                 url = words[-1].replace(":8800", f":{port}")
-                truth = httpx.get(f"http://{url}").json()
+                truth = httpx2.get(f"http://{url}").json()
                 continue
             assert words[0] == "office-schedule", line
             result = cli(*words[1:])

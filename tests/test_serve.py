@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import httpx
+import httpx2
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -49,10 +49,10 @@ def artifacts(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def client(db: str, catalog=None, root_path: str = "", **kw) -> Iterator[httpx.Client]:
+def client(db: str, catalog=None, root_path: str = "", **kw) -> Iterator[httpx2.Client]:
     """An HTTP client of the dashboard served by a real uvicorn on a free port."""
     app = create_app(db, load_catalog(catalog or ()), **kw)
-    with live_server(app, root_path) as url, httpx.Client(base_url=url, timeout=60) as c:
+    with live_server(app, root_path) as url, httpx2.Client(base_url=url, timeout=60) as c:
         c.dashboard = app.state.dashboard
         yield c
 
@@ -301,13 +301,13 @@ def test_serve_command_runs_uvicorn_and_stops_on_sigterm(sim):
         deadline = time.monotonic() + 60
         while True:
             try:
-                index = httpx.get(f"http://127.0.0.1:{port}/api", timeout=5)
+                index = httpx2.get(f"http://127.0.0.1:{port}/api", timeout=5)
                 break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
                 time.sleep(0.1)
         assert index.json()["endpoints"][0]["path"] == "/dash/api/sources"
-        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+        page = httpx2.get(f"http://127.0.0.1:{port}/", timeout=30)
         assert page.status_code == 200 and "sim-tevis-01" in page.text
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-import httpx
+import httpx2
 import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
@@ -120,7 +120,7 @@ def walk(world: SimWorld, book: tuple[str, str] | None = None) -> dict[str, str]
     with SimServer(world, hosts=HOSTS[:1]) as srv:
         src = next(iter(world.sources.values()))
         base = srv.base_url(src.id)
-        with httpx.Client(follow_redirects=True) as client:
+        with httpx2.Client(follow_redirects=True) as client:
             out["offices"] = client.get(f"{base}/standorte/buergeraemter/").text
             listing = berlin.read_page(out["offices"])
             href = listing.details["offices"][0]["href"]

@@ -6,7 +6,7 @@ import asyncio
 from datetime import date, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
+import httpx2
 import pytest
 
 from office_schedule.errors import ScrapeError
@@ -122,7 +122,7 @@ def test_day_list_runs_to_month_end_and_honours_appfuture():
         headers = {"webid": es.webid(src)}
         query = {"date": today.isoformat(), "serviceid": str(svc["sid"]), "rangesearch": "1"}
         query.update({"capacity": "", "appfuture": "3", "calendarid": cal})
-        days = httpx.get(f"{base}/api/timeslots", params=query, headers=headers).json()
+        days = httpx2.get(f"{base}/api/timeslots", params=query, headers=headers).json()
         assert days[0]["start"] == f"{today}T00:00:00"
         assert days[-1]["start"][:10] == es._month_end(today).isoformat()
         for day in days:
@@ -130,9 +130,9 @@ def test_day_list_runs_to_month_end_and_honours_appfuture():
             if (d - today).days > 3:
                 assert day["available"] is False
         # a wrong webid finds no account
-        bad = httpx.get(f"{base}/api/timeslots", params=query, headers={"webid": "other"})
+        bad = httpx2.get(f"{base}/api/timeslots", params=query, headers={"webid": "other"})
         assert bad.json() == []
-        services = httpx.get(
+        services = httpx2.get(
             f"{base}/api/servicegroupservice",
             params={"cache": "1", "w": es.slug(src), "vlang": "de"},
             headers={"webid": es.slug(src)},  # mixed case: not the webid
@@ -205,7 +205,7 @@ def test_both_generations_are_served():
             slots = [p for p in srv.requests_for(source.id) if "&tz=" in p]
             assert slots, source.id
             base = srv.base_url(source.id)
-            reply = httpx.get(
+            reply = httpx2.get(
                 base + slots[0].split(source.id, 1)[1], headers={"webid": es.webid(src)}
             )
             first = reply.json()[0]

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
+import httpx2
 import pytest
 
 from office_schedule.errors import BlockedError, ScrapeError
@@ -70,7 +70,7 @@ def test_requests_carry_the_documented_parameters_and_header():
         scrape(source, w.now())
         paths = srv.requests_for(source.id)
         dep, svc = pairs[0]
-        plain = httpx.get(
+        plain = httpx2.get(
             srv.base_url(source.id) + flexappoint.TIMES_PATH,
             params=flexappoint.times_query(dep, svc, w.now().date().isoformat()),
         )

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
-import httpx
+import httpx2
 import pytest
 from click.testing import CliRunner
 
@@ -86,7 +86,7 @@ def crawl(site_url: str, booking_hosts: set[str], budget: int = 60):
     link or iframe to a booking host is opened once. Returns (candidates -> status, pages)."""
     host = urlsplit(site_url).netloc
     robots = RobotFileParser(urljoin(site_url, "/robots.txt"))
-    with httpx.Client(timeout=5) as client:
+    with httpx2.Client(timeout=5) as client:
         answer = client.get(urljoin(site_url, "/robots.txt"))
         robots.parse(answer.text.splitlines() if answer.status_code == 200 else [])
         queue, seen, pages, found = deque([site_url]), {site_url}, {}, {}
@@ -135,7 +135,7 @@ def test_sites_are_deterministic_and_have_every_special_kind(towns):
 
 def test_every_page_is_valid_html_and_pdfs_are_pdfs(towns):
     _, site_srv, _ = towns
-    with httpx.Client(timeout=5) as client:
+    with httpx2.Client(timeout=5) as client:
         for site in site_srv.sites:
             for path, reply in site_srv._pages[site.host].items():
                 got = client.get(site_srv.base(site) + path)
@@ -157,8 +157,8 @@ def test_every_page_is_valid_html_and_pdfs_are_pdfs(towns):
 def test_a_polite_crawler_finds_exactly_the_truth(towns):
     srv, site_srv, bookings = towns
     booking_hosts = {urlsplit(u).netloc for u in srv.urls}
-    truth = httpx.get(site_srv.urls[0] + "__sites__").json()
-    assert truth == httpx.get(srv.urls[1] + "/__sites__").json()  # booking hosts answer too
+    truth = httpx2.get(site_srv.urls[0] + "__sites__").json()
+    assert truth == httpx2.get(srv.urls[1] + "/__sites__").json()  # booking hosts answer too
     listed = [row["source_id"] for rows in truth.values() for row in rows]
     assert sorted(listed) == sorted(b[2] for b in bookings)  # every booking exactly once
     for site in site_srv.sites:
@@ -191,7 +191,7 @@ def clicks(base: str, target: str) -> int | None:
     """Fewest clicks from the home page to ``target`` (robots.txt not asked: every page)."""
     home = base + "/"
     depth, queue = {home: 0}, deque([home])
-    with httpx.Client(timeout=5) as client:
+    with httpx2.Client(timeout=5) as client:
         while queue:
             url = queue.popleft()
             if urlsplit(url).path == target:
@@ -223,17 +223,17 @@ def test_booking_pages_are_one_to_three_clicks_deep(towns):
 def test_head_requests_and_folders_without_slash(towns):
     _, site_srv, _ = towns
     base = site_srv.base(site_srv.sites[0])
-    pdf = httpx.head(base + "/downloads/formular.pdf")
+    pdf = httpx2.head(base + "/downloads/formular.pdf")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content == b"" and int(pdf.headers["content-length"]) > 0
-    moved = httpx.get(base + "/buergerservice")
+    moved = httpx2.get(base + "/buergerservice")
     assert moved.status_code == 301 and moved.headers["location"] == "/buergerservice/"
 
 
 def test_robots_texts_of_the_sites(towns):
     _, site_srv, _ = towns
     for site in site_srv.sites:
-        text = httpx.get(site_srv.base(site) + "/robots.txt")
+        text = httpx2.get(site_srv.base(site) + "/robots.txt")
         assert text.headers["content-type"].startswith("text/plain")
         robots = RobotFileParser()
         robots.parse(text.text.splitlines())
@@ -251,7 +251,7 @@ def test_the_dead_link_looks_like_a_booking_system_and_answers_404(towns):
     ids = {b[2] for b in bookings}
     dead_id = urlsplit(url).path.split("/")[1]
     assert dead_id not in ids and re.fullmatch(r"sim-[a-z]+-\d\d", dead_id)
-    assert httpx.get(url).status_code == 404
+    assert httpx2.get(url).status_code == 404
     assert url not in {row["url"] for rows in site_srv.truth().values() for row in rows}
 
 
@@ -300,11 +300,11 @@ def test_empty_is_stored_as_zero_slots_with_the_marker(store):
     world = SimWorld(seed=3, families={"tevis": 1}, frozen=True)
     (sid,) = world.sources
     with SimServer(world) as srv:
-        assert httpx.get(f"{srv.urls[0]}/__fault__?source={sid}&mode=empty").json() == {
+        assert httpx2.get(f"{srv.urls[0]}/__fault__?source={sid}&mode=empty").json() == {
             "source": sid,
             "mode": "empty",
         }
-        assert httpx.get(f"{srv.urls[0]}/__truth__").json()[sid] == {
+        assert httpx2.get(f"{srv.urls[0]}/__truth__").json()[sid] == {
             lid: [] for lid in world.truth()[sid]
         }
         (source,) = srv.sources()
@@ -328,12 +328,12 @@ def test_changed_portal_is_an_error_never_zero_slots(family):
     with SimServer(world) as srv:
         (source,) = srv.sources()
         base = srv.urls[0]
-        assert httpx.get(f"{base}/__fault__", params={"source": sid, "mode": "changed"}).is_success
-        page = httpx.get(source.index_url)
+        assert httpx2.get(f"{base}/__fault__", params={"source": sid, "mode": "changed"}).is_success
+        page = httpx2.get(source.index_url)
         assert page.status_code == 200 and "Neues Terminportal" in page.text
         with pytest.raises((ScrapeError, ParseError)):
             scrape(source, world)
-        assert httpx.get(f"{base}/__fault__", params={"source": sid, "mode": ""}).is_success
+        assert httpx2.get(f"{base}/__fault__", params={"source": sid, "mode": ""}).is_success
         assert srv.faults == {} and scrape(source, world).slot_count == slots(world, sid)
 
 
@@ -344,7 +344,7 @@ def test_set_fault_is_validated():
             srv.set_fault("sim-nope-01", "empty")
         with pytest.raises(ValueError, match="not simulated for sim-etermin-01"):
             srv.set_fault("sim-etermin-01", "dberror")  # a tevis page fault
-        bad = httpx.get(f"{srv.urls[0]}/__fault__?source=sim-tevis-01&mode=melted")
+        bad = httpx2.get(f"{srv.urls[0]}/__fault__?source=sim-tevis-01&mode=melted")
         assert bad.status_code == 400 and "melted" in bad.json()["error"]
         srv.set_fault("sim-tevis-01", "dberror")
         assert srv.faults == {"sim-tevis-01": "dberror"}
@@ -360,14 +360,14 @@ def test_simserver_serves_robots_and_disallow_adds_a_source():
     assignment = {"sim-tevis-01": "127.0.0.1", "sim-tevis-02": "127.0.0.1"}
     with SimServer(world, hosts=hosts, robots={"127.0.0.1": text}, assignment=assignment) as srv:
         first, second = srv.urls
-        got = httpx.get(first + "/robots.txt")
+        got = httpx2.get(first + "/robots.txt")
         assert got.text == text and got.headers["content-type"].startswith("text/plain")
-        assert httpx.get(second + "/robots.txt").status_code == 404
+        assert httpx2.get(second + "/robots.txt").status_code == 404
         assert ("127.0.0.1", "/robots.txt") in srv.request_log
         assert ("127.0.0.2", "/robots.txt") in srv.request_log
         srv.disallow("sim-tevis-01")
         robots = RobotFileParser()
-        robots.parse(httpx.get(first + "/robots.txt").text.splitlines())
+        robots.parse(httpx2.get(first + "/robots.txt").text.splitlines())
         assert not robots.can_fetch(AGENT, srv.base_url("sim-tevis-01"))
         assert not robots.can_fetch(AGENT, srv.base_url("sim-tevis-01") + "/caldiv")
         assert robots.can_fetch(AGENT, srv.base_url("sim-tevis-02"))
@@ -409,9 +409,9 @@ def test_serve_runs_sites_next_to_the_booking_systems(tmp_path):
         rows = list(csv.DictReader(out.open(encoding="utf-8")))
         assert len(rows) == 5 and all(r["url"].startswith("http://127.0.2.") for r in rows)
         assert urlsplit(rows[0]["url"]).port == urlsplit(booking).port
-        truth = httpx.get(booking + "/__sites__").json()
+        truth = httpx2.get(booking + "/__sites__").json()
         assert sorted(truth) == sorted(r["url"] for r in rows)
-        assert "Disallow: /sim-tevis-02/" in httpx.get(booking + "/robots.txt").text
+        assert "Disallow: /sim-tevis-02/" in httpx2.get(booking + "/robots.txt").text
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timedelta
 
-import httpx
+import httpx2
 import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
@@ -110,7 +110,7 @@ def test_classic_page_shapes_and_session_rules():
         src = w.sources[source.id]
         params = {"company": source.params["company"]}
         params.update(netappoint.extra_params(source.params.get("extra", "")))
-        with httpx.Client() as client:
+        with httpx2.Client() as client:
             index = netappoint.read_page(
                 client.get(f"{source.base_url}/index.php", params=params).text
             )
@@ -156,7 +156,7 @@ def test_web_appoint_page_shapes_and_session_rules():
         src = w.sources[source.id]
         url = f"{source.base_url}/index.php"
         params = netappoint.extra_params(source.params["extra"])
-        with httpx.Client() as client:
+        with httpx2.Client() as client:
             first = client.get(url, params=params)
             assert p.COOKIE in first.cookies
             form = netappoint.read_page(first.text).details["form"]

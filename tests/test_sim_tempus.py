@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta
 
-import httpx
+import httpx2
 import pytest
 
 from office_schedule.errors import ScrapeError
@@ -85,7 +85,7 @@ def test_pages_need_the_session():
         for source in srv.sources():
             today = ts.variant(world.sources[source.id]) == "today"
             base = source.params["base_url"]
-            with httpx.Client() as client:
+            with httpx2.Client() as client:
                 index = client.get(source.index_url)
                 assert ("PHPSESSID" in index.cookies) == (not today)
                 view = tempus.read_page(index.text, str(index.url))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-import httpx
+import httpx2
 import pytest
 
 from office_schedule.catalog import Source
@@ -119,9 +119,9 @@ def test_cookie_less_location_request_gets_the_real_error_page():
         src = world.sources["sim-tevis-02"]
         dep, svc = src.departments[0], src.departments[0].services[0]
         url = f"{srv.base_url(src.id)}/location?mdt={dep.mdt}&select_cnc=1&{svc.cnc}=1"
-        page = httpx.get(url).text
+        page = httpx2.get(url).text
         assert "Fehlermeldung: Kein gültiger Mandant gefunden. (0)" in page
-        with httpx.Client() as client:
+        with httpx2.Client() as client:
             client.get(f"{srv.base_url(src.id)}/select2?md={dep.md}")
             assert "TVWebSession" in client.cookies
             assert "suggest_location" in client.get(url).text

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 
-import httpx
+import httpx2
 import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
@@ -26,11 +26,11 @@ def world(**kw) -> SimWorld:
     return SimWorld(**kw)
 
 
-def mini_scrape(client: httpx.Client, base: str, now: datetime, weeks: int = WEEKS):
+def mini_scrape(client: httpx2.Client, base: str, now: datetime, weeks: int = WEEKS):
     """Follow protocol section 1.2 (the 2021 flow) literally; ({location: slots}, requests)."""
     requests = 0
 
-    def get(url: str) -> httpx.Response:
+    def get(url: str) -> httpx2.Response:
         nonlocal requests
         requests += 1
         return client.get(url)
@@ -153,7 +153,7 @@ def test_pages_match_truth_and_request_counts(served):
     w, srv = served
     truth = w.truth(weeks=WEEKS)
     seen_layouts, hidden = set(), 0
-    with httpx.Client(timeout=5) as client:
+    with httpx2.Client(timeout=5) as client:
         for sid, src in w.sources.items():
             if src.variant != "classic":  # today's flow: tests/test_sim_tevis.py
                 continue
@@ -178,13 +178,13 @@ def test_pages_are_utf8_german_and_set_a_session_cookie(served):
     src = next(iter(w.sources.values()))
     svc = src.departments[0].services[0]
     base = srv.base_url(src.id)
-    r = httpx.get(f"{base}/")
+    r = httpx2.get(f"{base}/")
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert '<meta charset="utf-8">' in r.text and src.departments[0].title in r.text
-    r = httpx.get(f"{base}/calendar?mdt={src.departments[0].mdt}&select_cnc=1&{svc.cnc}=1")
+    r = httpx2.get(f"{base}/calendar?mdt={src.departments[0].mdt}&select_cnc=1&{svc.cnc}=1")
     assert "TEVISSESSID" in r.cookies
     assert f"calendar: {svc.target}," in r.text and "$(document).ready(" in r.text
-    r = httpx.get(f"{base}/caldiv?cal={svc.target}&cnc=0&cncdata=&week=202129&json=1&offset=1")
+    r = httpx2.get(f"{base}/caldiv?cal={svc.target}&cnc=0&cncdata=&week=202129&json=1&offset=1")
     data = r.json()
     assert r.headers["content-type"].startswith("application/json")
     assert data["days"][0] == "20210719" and len(data["days"]) == len(data["valid"])
@@ -196,13 +196,13 @@ def test_truth_and_log_endpoints(served):
     w, srv = served
     n = len(srv.request_log)
     for url in srv.urls:
-        assert httpx.get(f"{url}/__truth__?weeks=2").json() == w.truth(weeks=2)
-        assert httpx.get(f"{url}/__log__").json() == []
+        assert httpx2.get(f"{url}/__truth__?weeks=2").json() == w.truth(weeks=2)
+        assert httpx2.get(f"{url}/__log__").json() == []
     assert len(srv.request_log) == n  # ground-truth requests are not logged
     # a source answers only on its own host
     sid = "sim-tevis-02"
     other = next(u for u in srv.urls if srv.assignment[sid] not in u)
-    assert httpx.get(f"{other}/{sid}/").status_code == 404
+    assert httpx2.get(f"{other}/{sid}/").status_code == 404
 
 
 def test_bookings_take_free_slots_and_are_logged():
@@ -327,47 +327,47 @@ def _caldiv(w: SimWorld, base: str) -> str:
 
 def test_fault_down(faulty):
     _, _, base = faulty
-    with pytest.raises(httpx.RemoteProtocolError):
-        httpx.get(f"{base['down']}/", timeout=2)
+    with pytest.raises(httpx2.RemoteProtocolError):
+        httpx2.get(f"{base['down']}/", timeout=2)
 
 
 def test_fault_500(faulty):
     w, _, base = faulty
-    assert httpx.get(f"{base['500']}/").status_code == 500
-    assert httpx.get(_caldiv(w, base["500"])).status_code == 500
+    assert httpx2.get(f"{base['500']}/").status_code == 500
+    assert httpx2.get(_caldiv(w, base["500"])).status_code == 500
 
 
 def test_fault_slow(faulty):
     _, srv, base = faulty
     assert srv.slow_seconds == 30
-    with pytest.raises(httpx.ReadTimeout):
-        httpx.get(f"{base['slow']}/", timeout=0.3)
+    with pytest.raises(httpx2.ReadTimeout):
+        httpx2.get(f"{base['slow']}/", timeout=0.3)
 
 
 def test_fault_garbage_and_dberror(faulty):
     _, _, base = faulty
-    r = httpx.get(f"{base['garbage']}/")
+    r = httpx2.get(f"{base['garbage']}/")
     assert r.status_code == 200 and "select2?md=" not in r.text and "<a" in r.text
-    r = httpx.get(f"{base['dberror']}/")
+    r = httpx2.get(f"{base['dberror']}/")
     assert r.status_code == 200 and "Es ist ein Datenbank-Fehler aufgetreten" in r.text
 
 
 def test_fault_truncated(faulty):
     w, _, base = faulty
-    assert "select2?md=" in httpx.get(f"{base['truncated']}/").text
-    r = httpx.get(_caldiv(w, base["truncated"]))
+    assert "select2?md=" in httpx2.get(f"{base['truncated']}/").text
+    r = httpx2.get(_caldiv(w, base["truncated"]))
     assert r.status_code == 200 and r.text.startswith('{"year"')
     with pytest.raises(json.JSONDecodeError):
         json.loads(r.text)
     healthy = w.sources["sim-tevis-07"]
-    assert httpx.get(_caldiv(w, f"{base['truncated'].rsplit('/', 1)[0]}/{healthy.id}")).json()
+    assert httpx2.get(_caldiv(w, f"{base['truncated'].rsplit('/', 1)[0]}/{healthy.id}")).json()
 
 
 def test_latency_and_request_log():
     w = world(seed=14, n_sources=1, frozen=True)
     with SimServer(w, latency=0.2) as srv:
         t0 = time.monotonic()
-        with httpx.Client() as client:
+        with httpx2.Client() as client:
             client.get(f"{srv.base_url('sim-tevis-01')}/")
             client.get(f"{srv.base_url('sim-tevis-01')}/select2?md=1")
         assert time.monotonic() - t0 >= 0.4
@@ -393,7 +393,7 @@ def test_serve_blocks_until_stopped(tmp_path):
             break
         time.sleep(0.02)
     sources = read_catalog_csv(out.read_text(encoding="utf-8"), str(out))
-    assert httpx.get(f"{sources[0].base_url}/").status_code == 200
+    assert httpx2.get(f"{sources[0].base_url}/").status_code == 200
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive() and lines[-1] == "simulator stopped"

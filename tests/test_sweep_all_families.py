@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 from click.testing import CliRunner
 
 from office_schedule.cli import main
@@ -30,7 +30,7 @@ def test_every_family_end_to_end_equals_truth(tmp_path):
         named = ",".join(["sim-*", *world.sources])  # disabled ones run when named exactly
         result = cli("snapshot", "--catalog", catalog, "--db", db, "-i", named, "--gap", 0)
         assert result.exit_code == 0, result.output
-        truth = httpx.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
+        truth = httpx2.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
     status = json.loads(cli("status", "--db", db, "--format", "json").output)
     assert {r["source_id"] for r in status} == set(world.sources)
     assert [r for r in status if r["errors"]] == []

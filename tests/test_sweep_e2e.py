@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-import httpx
+import httpx2
 import pytest
 from click.testing import CliRunner
 
@@ -38,7 +38,7 @@ def test_sweep_equals_truth_and_failures_are_stored(frozen_sim, db_url):
     result = cli("snapshot", "--catalog", catalog, "--db", db, "-i", "sim-*", "--gap", 0)
     assert result.exit_code == 0, result.output
     assert "3 stored, 1 failed" in result.output
-    truth = httpx.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
+    truth = httpx2.get(f"{srv.urls[0]}/__truth__", params={"weeks": 4}).json()
     for source_id in ("sim-tevis-01", "sim-tevis-02", "sim-tevis-04"):
         shown = cli("show", source_id, "--db", db, "--format", "json")
         assert json.loads(shown.output) == truth[source_id]

@@ -8,7 +8,7 @@ import unicodedata
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from ..errors import ParseError, ScrapeError
@@ -35,7 +35,7 @@ def json_from_text(text: str, url: str | None, what: str) -> Any:
         ) from None
 
 
-def response_json(response: httpx.Response, what: str) -> Any:
+def response_json(response: httpx2.Response, what: str) -> Any:
     """Decode a JSON answer or raise a ScrapeError naming the URL and the page's title."""
     return json_from_text(response.text, str(response.url), what)
 
@@ -107,12 +107,12 @@ class CheckedSession:
     def __init__(self, session: Any):
         self.session = session
 
-    async def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+    async def get(self, url: str, params: dict[str, str] | None = None) -> httpx2.Response:
         response = await self.session.get(url, params=params)
         self.check(response)
         return response
 
-    def check(self, response: httpx.Response) -> None:
+    def check(self, response: httpx2.Response) -> None:
         """Raise for answers that mean: stop asking."""
 
 

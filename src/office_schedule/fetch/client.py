@@ -17,7 +17,7 @@ from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+import httpx2
 
 from ..errors import BlockedError, ScrapeError
 from .robots import RobotsCache
@@ -74,7 +74,7 @@ class Fetcher:
         self,
         politeness: Politeness | None = None,
         host_overrides: Mapping[str, Politeness] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         robots: RobotsCache | None = None,
     ):
         self.politeness = politeness or Politeness()
@@ -82,23 +82,23 @@ class Fetcher:
         self.robots = robots
         self.host_overrides = dict(host_overrides or {})
         self._transport = transport
-        self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._clients: dict[bool, httpx2.AsyncClient] = {}
         self._lanes: dict[str, HostLane] = {}
 
-    def _client(self, verify: bool) -> httpx.AsyncClient:
+    def _client(self, verify: bool) -> httpx2.AsyncClient:
         client = self._clients.get(verify)
         if client is None:
             p = self.politeness
             kwargs: dict[str, Any] = {}
             if self._transport is not None:
                 kwargs["transport"] = self._transport
-            client = httpx.AsyncClient(
+            client = httpx2.AsyncClient(
                 verify=verify,
-                timeout=httpx.Timeout(p.timeout),
+                timeout=httpx2.Timeout(p.timeout),
                 headers={"User-Agent": p.user_agent},
                 follow_redirects=False,
                 cookies=_NoCookies(),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+                limits=httpx2.Limits(max_connections=200, max_keepalive_connections=100),
                 **kwargs,
             )
             self._clients[verify] = client
@@ -147,7 +147,7 @@ class Fetcher:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def send_once(self, request: httpx.Request, verify: bool) -> httpx.Response:
+    async def send_once(self, request: httpx2.Request, verify: bool) -> httpx2.Response:
         """Send one request through its host's lane; retry transient failures politely."""
         host = request.url.host
         p = self.politeness_for(host)
@@ -159,7 +159,7 @@ class Fetcher:
             try:
                 response = await client.send(request)
                 await response.aread()
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 last_exc = exc
                 response = None
             finally:
@@ -197,7 +197,7 @@ def _backoff(p: Politeness, attempt: int) -> float:
     return delay * (0.75 + random.random() / 2)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx2.Response) -> float | None:
     """Seconds the answer asks us to wait (RFC 9110 §10.2.3: delay-seconds or HTTP-date)."""
     value = response.headers.get("Retry-After")
     if not value:
@@ -214,7 +214,7 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _refusal(response: httpx.Response, p: Politeness) -> str:
+def _refusal(response: httpx2.Response, p: Politeness) -> str:
     """What a refusing answer asked of us, for the error message."""
     asked = _retry_after(response)
     if asked is None:
@@ -234,7 +234,7 @@ class Session:
         self.fetcher = fetcher
         self.verify = verify
         self.obey_robots = obey_robots
-        self.cookies = httpx.Cookies()
+        self.cookies = httpx2.Cookies()
         self.requests = 0
         self.last_url: str | None = None
 
@@ -257,7 +257,7 @@ class Session:
         headers: Mapping[str, str] | None = None,
         allow_error_status: bool = False,
         redirect: Callable[[str, str], str] | None = None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """Send a request, following redirects with this session's cookies.
 
         ``headers`` add to (never replace) the client's, so the User-Agent stays ours;

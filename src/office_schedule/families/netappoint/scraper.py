@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+import httpx2
 
 from ...errors import BlockedError, ScrapeError
 from ..pages import PageError, PageView
@@ -67,7 +67,7 @@ def extra_params(extra: str) -> dict[str, str]:
     return params
 
 
-def read_answer(response: httpx.Response) -> PageView:
+def read_answer(response: httpx2.Response) -> PageView:
     """``read_page`` of an answer; an expired session raises :class:`SessionExpired`."""
     view = read_page(response.text, str(response.url))
     if view.page == "error-page":

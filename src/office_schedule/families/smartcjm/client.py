@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
 
-import httpx
+import httpx2
 
 from ...errors import BlockedError, ScrapeError
 from ..pages import PageError, PageView
@@ -30,7 +30,7 @@ def same_port(asked: str, target: str) -> str:
     return target
 
 
-async def _request(session: Any, method: str, url: str, data: Any) -> httpx.Response:
+async def _request(session: Any, method: str, url: str, data: Any) -> httpx2.Response:
     try:
         return await session.request(
             method, url, data=data, allow_error_status=True, redirect=same_port
