@@ -74,6 +74,7 @@ def test_two_recorders_share_hosts_and_one_takes_over_when_the_other_is_killed(t
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    print(f"takeover_s={takeover_s:.2f} requests={len(timeline)}")  # for the closing note (-s)
     # dead recorder: expiry (<= lease) plus one renewal period of the survivor (lease / 3)
     assert takeover_s <= LEASE * 4 / 3 + 1.0, takeover_s
     assert _overlaps(timeline) == []
