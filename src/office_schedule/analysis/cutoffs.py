@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .series import Track
+
 _DAY = 1440
 _WEEK = 7 * _DAY
 #: 1970-01-01 was a Thursday: shifting by 3 days puts week boundaries on Mondays
@@ -86,35 +88,53 @@ class Cutoff:
         return "sure" if enough and (self.lead is None or self.floor_share >= 0.03) else "likely"
 
 
-def _nearest_leads(snaps: Sequence[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """(snapshot minutes, lead of the nearest future free slot) for snapshots that have one."""
-    times, leads = [], []
-    for t, arr in snaps:
-        pos = np.searchsorted(arr, t, side="right")
-        if pos < len(arr):
-            times.append(t)
-            leads.append(int(arr[pos]) - t)
-    return np.asarray(times, dtype=np.int64), np.asarray(leads, dtype=np.int64)
+def _track(snaps) -> Track:
+    return snaps if isinstance(snaps, Track) else Track.from_pairs(snaps)
 
 
-def _vanishings(snaps) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """Per pair of successive snapshots: (t1, t2, vanished future slots, free at t2)."""
-    out = []
-    for (t1, a1), (t2, a2) in zip(snaps, snaps[1:], strict=False):
-        if a1 is a2 or (len(a1) == len(a2) and np.array_equal(a1, a2)):
-            continue
-        gone = a1[np.searchsorted(a1, t2, side="right") :]
-        if len(a2):
-            pos = np.minimum(np.searchsorted(a2, gone), len(a2) - 1)
-            gone = gone[a2[pos] != gone]
-        if len(gone):
-            out.append((t1, t2, gone, a2))
-    return out
+class _Vanishings:
+    """Per change of state: the future slots that vanished (``slots``, by change ``of``),
+    the times before and after (``t1``, ``t2``) and the run after it (``run``)."""
+
+    def __init__(self, track: Track):
+        runs = np.arange(1, track.n_runs)
+        t2 = track.times[track.starts[1:]]
+        counts = track.gone.lengths()[1:]
+        every = np.repeat(np.arange(len(runs)), counts)
+        gone = track.gone.flat[track.gone.off[1] :]
+        future = gone > t2[every]
+        kept = np.bincount(every[future], minlength=len(runs))
+        has = kept > 0
+        self.track = track
+        self.run = runs[has]
+        self.t1 = track.times[track.starts[1:] - 1][has]
+        self.t2 = t2[has]
+        self.slots = gone[future]
+        self.of = np.repeat(np.arange(len(self.run)), kept[has])
+        self.first = np.concatenate(([0], np.cumsum(kept[has])[:-1])).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.run)
+
+    def day_free(self) -> np.ndarray:
+        """Per slot: whether its day still has a free slot after the change."""
+        days = self.slots // _DAY
+        runs = self.run[self.of]
+        states = self.track.states
+        return states.search(runs, (days + 1) * _DAY) > states.search(runs, days * _DAY)
+
+    def expired(self, cut: Cutoff) -> np.ndarray:
+        day_free = self.day_free() if cut.day is not None else None
+        return _expired(cut, self.slots, self.t1[self.of], self.t2[self.of], day_free)
 
 
-def learn_lead(snaps, vanishings) -> tuple[int, float, int] | None:
+def learn_lead(snaps, vanishings: _Vanishings) -> tuple[int, float, int] | None:
     """(cutoff minutes, floor share, expiries) when the data show a lead cutoff, else None."""
-    _, leads = _nearest_leads(snaps)
+    track = _track(snaps)
+    runs = track.run_of_snapshots()
+    pos = track.states.search(runs, track.times, "right")
+    has = pos < track.states.lengths()[runs]
+    leads = track.states.flat[track.states.off[runs[has]] + pos[has]] - track.times[has]
     if len(leads) < 20:
         return None
     ordered = np.sort(leads)
@@ -122,43 +142,63 @@ def learn_lead(snaps, vanishings) -> tuple[int, float, int] | None:
     if cut < MIN_LEAD:
         return None
     floor = float(np.mean((leads >= cut - 5) & (leads < cut + 16)))
-    expiring = 0
-    for t1, t2, gone, _ in vanishings:
-        expiring += int(np.sum((gone - t2 < cut) & (gone - t1 >= cut - 5)))
+    v = vanishings
+    slots = v.slots
+    expiring = int(np.sum((slots - v.t2[v.of] < cut) & (slots - v.t1[v.of] >= cut - 5)))
     if floor < MIN_FLOOR_SHARE or expiring < MIN_EXPIRIES:
         return None
     return cut, floor, expiring
 
 
-def learn_day(vanishings) -> tuple[tuple[int, int], int] | None:
+def learn_day(vanishings: _Vanishings) -> tuple[tuple[int, int], int] | None:
     """((days before, clock minute), days seen) when the nearest bookable day vanishes as a
     whole, on several days, at the same clock time (at most ``MAX_DAY_OFFSET`` days before)."""
-    seen: dict[int, list[tuple[int, int]]] = {}
-    for _t1, t2, gone, after in vanishings:
-        day = int(gone[0] // _DAY)  # the nearest day that lost slots ...
-        nearest = after[np.searchsorted(after, t2, side="right") :]
-        if len(nearest) and nearest[0] // _DAY <= day:
-            continue  # ... must have been the nearest bookable day, and gone as a whole
-        offset = day - int(t2 // _DAY)
-        if 0 <= offset <= MAX_DAY_OFFSET:
-            seen.setdefault(offset, []).append((int(t2 % _DAY), day))
+    v = vanishings
+    if not len(v):
+        return None
+    day = v.slots[v.first] // _DAY  # the nearest day that lost slots ...
+    states = v.track.states
+    pos = states.search(v.run, v.t2, "right")
+    has = pos < states.lengths()[v.run]
+    nearest = np.full(len(v), np.iinfo(np.int64).max)
+    nearest[has] = states.flat[states.off[v.run[has]] + pos[has]] // _DAY
+    offset = day - v.t2 // _DAY
+    # ... must have been the nearest bookable day, and gone as a whole
+    ok = (nearest > day) & (offset >= 0) & (offset <= MAX_DAY_OFFSET)
+    offset, clocks, days = offset[ok], v.t2[ok] % _DAY, day[ok]
     best = None
-    for offset, events in seen.items():
-        clocks = np.array([c for c, _ in events])
-        for clock in np.unique(clocks):
-            near = [d for c, d in events if abs(c - clock) <= CLOCK_SPREAD]
-            days = len(set(near))
-            if days >= MIN_DAYS and days >= 0.5 * len({d for _, d in events}):
-                mid = int(np.median([c for c, _ in events if abs(c - clock) <= CLOCK_SPREAD]))
-                if best is None or days > best[1]:
-                    best = ((offset, mid), days)
+    for off in dict.fromkeys(offset.tolist()):
+        mine = offset == off
+        found = _clock(clocks[mine], days[mine])
+        if found is not None and (best is None or found[1] > best[1]):
+            best = ((off, found[0]), found[1])
     return best
 
 
-def learn_cutoff(snaps: Sequence[tuple[int, np.ndarray]]) -> Cutoff | None:
-    """The cutoff of one stretch of snapshots (time-ordered ``(minutes, sorted free slots)``)."""
-    vanishings = _vanishings(snaps)
-    lead = learn_lead(snaps, vanishings)
+def _clock(clocks: np.ndarray, days: np.ndarray) -> tuple[int, int] | None:
+    """(median clock, days) of the first clock time around which the most days vanished."""
+    ids = np.unique(days, return_inverse=True)[1].reshape(-1)
+    unique = np.unique(clocks)
+    near = np.abs(clocks[None, :] - unique[:, None]) <= CLOCK_SPREAD
+    hit = np.zeros((len(unique), ids.max() + 1), dtype=bool)
+    rows, cols = np.nonzero(near)
+    hit[rows, ids[cols]] = True
+    seen = hit.sum(axis=1)
+    good = (seen >= MIN_DAYS) & (seen >= 0.5 * hit.shape[1])
+    if not good.any():
+        return None
+    pick = int(np.argmax(np.where(good, seen, -1)))
+    return int(np.median(clocks[near[pick]])), int(seen[pick])
+
+
+def learn_cutoff(snaps) -> Cutoff | None:
+    """The cutoff of one stretch of snapshots (time-ordered ``(minutes, sorted free slots)``
+    or a :class:`~.series.Track`)."""
+    track = _track(snaps)
+    if not len(track):
+        return None
+    vanishings = _Vanishings(track)
+    lead = learn_lead(track, vanishings)
     day = learn_day(vanishings)
     if lead is None and day is None:
         return None
@@ -173,35 +213,43 @@ def learn_cutoff(snaps: Sequence[tuple[int, np.ndarray]]) -> Cutoff | None:
     return Cutoff(
         lead=lead[0] if lead else None,
         day=day[0] if day else None,
-        since=int(snaps[0][0]),
+        since=int(track.times[0]),
         floor_share=round(lead[1], 3) if lead else 0.0,
         expiries=lead[2] if lead else 0,
         days=day[1] if day else 0,
     )
 
 
-def expired_mask(cut: Cutoff, slots: np.ndarray, t1: int, t2: int, after: np.ndarray):
-    """Which slots, gone between snapshots ``t1`` and ``t2``, crossed the cutoff: past the
-    lead cutoff, or a whole day gone at the day cutoff's clock time (``after``: the free
-    slots at ``t2``)."""
+def _expired(cut: Cutoff, slots, t1, t2, day_free) -> np.ndarray:
     mask = np.zeros(len(slots), dtype=bool)
     if cut.lead is not None:
         mask |= slots - t2 < cut.lead
     if cut.day is not None:
         offset, clock = cut.day
-        days = slots // _DAY
-        when = (days - offset) * _DAY + clock
+        when = (slots // _DAY - offset) * _DAY + clock
         at_clock = (t2 >= when - CLOCK_SPREAD) & (t1 < when + CLOCK_SPREAD)
-        mask |= at_clock & ~np.isin(days, after // _DAY)
+        mask |= at_clock & ~day_free
     return mask
 
 
-def _explained(vanishings, cut: Cutoff) -> set[tuple[int, int]]:
+def expired_mask(cut: Cutoff, slots: np.ndarray, t1: int, t2: int, after: np.ndarray):
+    """Which slots, gone between snapshots ``t1`` and ``t2``, crossed the cutoff: past the
+    lead cutoff, or a whole day gone at the day cutoff's clock time (``after``: the sorted
+    free slots at ``t2``)."""
+    day_free = None
+    if cut.day is not None:
+        free_days = after // _DAY
+        days = slots // _DAY
+        pos = np.minimum(free_days.searchsorted(days), max(len(free_days) - 1, 0))
+        day_free = free_days[pos] == days if len(free_days) else np.zeros(len(slots), bool)
+    return _expired(cut, slots, t1, t2, day_free)
+
+
+def _explained(vanishings: _Vanishings, cut: Cutoff) -> set[tuple[int, int]]:
     """The (time, slot) disappearances a cutoff explains."""
-    out: set[tuple[int, int]] = set()
-    for t1, t2, gone, after in vanishings:
-        out.update((t2, int(s)) for s in gone[expired_mask(cut, gone, t1, t2, after)])
-    return out
+    v = vanishings
+    mask = v.expired(cut)
+    return set(zip(v.t2[v.of[mask]].tolist(), v.slots[mask].tolist(), strict=True))
 
 
 def _same(a: Cutoff, b: Cutoff) -> bool:
@@ -213,30 +261,26 @@ def _same(a: Cutoff, b: Cutoff) -> bool:
     return a.day is None or (a.day[0] == b.day[0] and abs(a.day[1] - b.day[1]) <= 30)
 
 
-def _week(t: int) -> int:
-    return (t + _MONDAY) // _WEEK
-
-
-def learn_cutoffs(snaps: Sequence[tuple[int, np.ndarray]]) -> list[Cutoff]:
+def learn_cutoffs(snaps) -> list[Cutoff]:
     """Cutoffs per ISO week of the snapshots, time-ordered; a week without evidence keeps the
     value before it, and a value that continues keeps its ``since``."""
-    if not snaps:
+    track = _track(snaps)
+    if not len(track):
         return []
-    weeks: dict[int, list] = {}
-    for t, arr in snaps:
-        weeks.setdefault(_week(t), []).append((t, arr))
-    learned = {w: learn_cutoff(part) for w, part in weeks.items()}
+    week_of = (track.times + _MONDAY) // _WEEK
+    weeks = {w: np.flatnonzero(week_of == w) for w in dict.fromkeys(week_of.tolist())}
+    learned = {w: learn_cutoff(track.part(index)) for w, index in weeks.items()}
     out: list[Cutoff] = []
     current = None
     for w in sorted(weeks):
         value = learned[w] or current
         if value is None and len(weeks) > 1 and w == min(weeks):
-            value = learn_cutoff(snaps)  # a first week too short to tell: all weeks together
+            value = learn_cutoff(track)  # a first week too short to tell: all weeks together
         if value is None:
             continue
         if current is not None and _same(value, current):
             continue
-        value = Cutoff(value.lead, value.day, int(weeks[w][0][0]), value.floor_share,
+        value = Cutoff(value.lead, value.day, int(track.times[weeks[w][0]]), value.floor_share,
                        value.expiries, value.days)  # fmt: skip
         out.append(value)
         current = value

@@ -54,8 +54,8 @@ import numpy as np
 import polars as pl
 
 from .cutoffs import Cutoff, cutoff_at, expired_mask, learn_cutoffs
+from .series import Track, location_tracks, to_minutes
 from .series import as_array as _as_array
-from .series import location_series, to_minutes
 
 SCHEMA = {
     "location_id": pl.Utf8,
@@ -71,18 +71,16 @@ KINDS = np.array(["cancelled", "booked", "expired", "released"])
 CANCELLED, BOOKED, EXPIRED, RELEASED = range(4)
 
 
-def _frame(location_id: str, det: list, slot: list, kind: list) -> pl.DataFrame:
-    """Events as a DataFrame from lists of minute arrays."""
-    if not det:
-        return pl.DataFrame(schema=SCHEMA)
-    d = np.concatenate(det)
-    s = np.concatenate(slot)
-    k = np.concatenate(kind)
+def _sorted(d: np.ndarray, s: np.ndarray, k: np.ndarray):
     order = np.lexsort((s, d))
-    d, s, k = d[order], s[order], k[order]
+    return d[order], s[order], k[order]
+
+
+def _columns(locations: list[str], counts: list[int], d, s, k) -> pl.DataFrame:
+    names = pl.Series(locations, dtype=pl.Utf8)
     return pl.DataFrame(
         {
-            "location_id": pl.Series([location_id] * len(d), dtype=pl.Utf8),
+            "location_id": names.gather(np.repeat(np.arange(len(locations)), counts)),
             "detected": pl.Series(d * 60_000_000).cast(pl.Datetime("us")),
             "slot": pl.Series(s * 60_000_000).cast(pl.Datetime("us")),
             "lead_minutes": pl.Series(s - d),
@@ -93,11 +91,24 @@ def _frame(location_id: str, det: list, slot: list, kind: list) -> pl.DataFrame:
 
 def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Which elements of ``a`` are in sorted ``b`` (``np.isin`` without its overhead)."""
-    if not len(b) or not len(a):
+    n = len(b)
+    if not n or not len(a):
         return np.zeros(len(a), dtype=bool)
-    pos = np.searchsorted(b, a)
-    pos[pos == len(b)] = len(b) - 1
+    pos = b.searchsorted(a)
+    np.minimum(pos, n - 1, out=pos)
     return b[pos] == a
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.union1d`` of sorted unique arrays."""
+    if not len(b):
+        return a
+    if not len(a):
+        return b
+    out = np.concatenate((a, b))
+    out.sort()
+    dup = out[1:] == out[:-1]
+    return out[np.concatenate(([True], ~dup))] if dup.any() else out
 
 
 def _in_range(arr: np.ndarray, lo: int, hi: float) -> np.ndarray:
@@ -115,14 +126,18 @@ def _horizon(arr: np.ndarray) -> float:
 
 
 def _drop_whole_days(before: np.ndarray, vanished: np.ndarray, day_min: int) -> np.ndarray:
-    """``vanished`` without the days on which all of at least ``day_min`` free slots vanished."""
+    """``vanished`` without the days on which all of at least ``day_min`` free slots vanished
+    (both sorted)."""
     if len(vanished) < day_min:
         return vanished
     days_v = vanished // _DAY
-    uv, cv = np.unique(days_v, return_counts=True)
-    ub, cb = np.unique(before // _DAY, return_counts=True)
-    whole = uv[(cv >= day_min) & (cv == cb[np.searchsorted(ub, uv)])]
-    return vanished[~np.isin(days_v, whole)] if len(whole) else vanished
+    edges = np.flatnonzero(days_v[1:] != days_v[:-1]) + 1
+    first = np.concatenate(([0], edges, [len(days_v)]))
+    uv, cv = days_v[first[:-1]], first[1:] - first[:-1]
+    bounds = before.searchsorted(np.concatenate((uv, uv + 1)) * _DAY)
+    cb = bounds[len(uv) :] - bounds[: len(uv)]
+    whole = (cv >= day_min) & (cv == cb)
+    return vanished[~np.repeat(whole, cv)] if whole.any() else vanished
 
 
 def _taken_in_gap(prev, cur, times, cutoffs, grace, mass_min, mass_share, day_min):
@@ -139,8 +154,218 @@ def _taken_in_gap(prev, cur, times, cutoffs, grace, mass_min, mass_share, day_mi
     return _drop_whole_days(before, vanished, day_min)
 
 
+_FAR = 1 << 62  # "no horizon": after every slot
+
+
+class _Detector:
+    """``detect_events`` on a :class:`~.series.Track`: the rule's state between snapshots.
+
+    Within a run of equal states only the first snapshots can do anything (a change, the
+    confirmation of what vanished, the end of a held baseline); the rest only move
+    ``prev_t``. A change against the previous run's state uses the track's precomputed
+    differences; one against a held baseline computes them.
+    """
+
+    def __init__(self, track: Track, cutoffs, opts: dict):
+        self.track, self.cutoffs = track, cutoffs or None
+        self.max_gap, self.grace = opts["max_gap_minutes"], opts["grace_minutes"]
+        self.stale_minutes, self.day_min = opts["stale_minutes"], opts["day_min"]
+        self.mass_min, self.mass_share = opts["mass_min"], opts["mass_share"]
+        self.det: list[int] = []
+        self.slot: list[np.ndarray] = []
+        self.kind: list[int] = []
+        self.held = False  # prev is a baseline kept across an erratic snapshot
+        self.pending, self.pend_t = _EMPTY, 0  # vanished at pend_t, awaiting confirmation
+        self.clear = True  # no pending slot is in prev
+        self.booked = _EMPTY  # confirmed booked slots, sorted
+        self.booked_prev = _EMPTY  # those in prev
+
+    def emit(self, t: int, slots: np.ndarray, code: int) -> None:
+        self.det.append(t)
+        self.slot.append(slots)
+        self.kind.append(code)
+
+    def run(self):
+        tr = self.track
+        if not len(tr):
+            return self
+        times = tr.times.tolist()
+        starts, ends = tr.starts.tolist(), tr.ends().tolist()
+        pre = self._precomputed()
+        self.prev, self.prev_t = tr.states[0], times[ends[0] - 1]
+        for i, where in enumerate(pre, 1):
+            cur, j = tr.states[i], starts[i]
+            if self.held:
+                self.change_against_held(times[j], cur)
+            else:
+                self.change(times[j], cur, tr.gone[i], tr.new[i], where)
+            j += 1
+            while j < ends[i] and (self.held or len(self.pending)):
+                if self.held:
+                    self.change_against_held(times[j], cur)
+                else:  # the same state again: what vanished stays vanished
+                    self.confirm(cur, _EMPTY)
+                    self.prev_t = times[j]
+                j += 1
+            if j < ends[i]:
+                self.prev_t = times[ends[i] - 1]
+        return self
+
+    def _precomputed(self) -> list[tuple[int, ...]]:
+        """Per change i >= 1 against run i - 1: positions in its gone slots of t, t + grace
+        and the horizon, slots of the old state in the covered range, positions of t in
+        its new slots and new state, and the horizon."""
+        tr = self.track
+        rows = np.arange(1, tr.n_runs)
+        t = tr.times[tr.starts[1:]]
+        lo = t + self.grace
+        lens = tr.states.lengths()[:-1]
+        last = tr.states.flat[np.maximum(tr.states.off[1:-1] - 1, 0)] if len(tr.states.flat) else 0
+        hi = np.where(lens > 0, (last // _DAY + 1) * _DAY - 1, _FAR)
+        g_t = tr.gone.search(rows, t, "right")
+        g_lo = tr.gone.search(rows, lo, "right")
+        g_hi = tr.gone.search(rows, hi, "right")
+        nb = tr.states.search(rows - 1, hi, "right") - tr.states.search(rows - 1, lo, "right")
+        n_t = tr.new.search(rows, t, "right")
+        c_t = tr.states.search(rows, t, "right")
+        return list(zip(*(a.tolist() for a in (g_t, g_lo, g_hi, nb, n_t, c_t, hi)), strict=True))
+
+    def change_against_held(self, t: int, cur: np.ndarray) -> None:
+        prev = self.prev
+        if len(cur) == len(prev) and np.array_equal(cur, prev):
+            self.confirm(cur, _EMPTY)
+            self.prev_t = t
+            return
+        gone = prev[~_member(prev, cur)]
+        new = cur[~_member(cur, prev)]
+        lo = t + self.grace
+        hi = _horizon(prev)
+        hi = _FAR if hi == np.inf else hi
+        g = gone.searchsorted([t, lo, hi], "right").tolist()
+        nb = int(np.diff(prev.searchsorted([lo, hi], "right"))[0])
+        n_t, c_t = int(new.searchsorted(t, "right")), int(cur.searchsorted(t, "right"))
+        self.change(t, cur, gone, new, (*g, nb, n_t, c_t, hi))
+
+    def confirm(self, cur: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Pending slots still missing are booked; returns those that are back (``new``:
+        ``cur - prev``, where a pending slot that is not in prev must be)."""
+        pending = self.pending
+        if not len(pending):
+            return _EMPTY
+        if self.clear and not len(new):
+            gone, back = pending, _EMPTY
+        else:
+            found = _member(pending, new if self.clear else cur)
+            gone, back = pending[~found], pending[found]
+        if len(gone):
+            self.emit(self.pend_t, gone, BOOKED)
+            self.booked = _union(self.booked, gone)
+        self.pending = _EMPTY
+        return back
+
+    def booked_in(self, cur: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Booked slots free in ``cur``: those in prev still there, and new ones."""
+        back = new[_member(new, self.booked)] if len(new) else _EMPTY
+        if len(self.booked_prev):
+            kept = self.booked_prev[_member(self.booked_prev, cur)]
+            if len(kept):
+                back = _union(kept, back)
+        return back
+
+    def change(self, t: int, cur: np.ndarray, gone, new, where) -> None:
+        """One snapshot whose state differs from ``prev``: ``gone``/``new`` are ``prev - cur``
+        and ``cur - prev``, ``where`` their precomputed positions."""
+        g_t, g_lo, g_hi, nb, n_t, c_t, hi = where
+        prev, prev_t = self.prev, self.prev_t
+        stale = bool(len(prev)) and prev[0] < prev_t - self.stale_minutes
+        gap = t - prev_t > self.max_gap
+        live = not (gap or stale)
+        mass = False
+        lo = t + self.grace
+        if live:
+            vanished = gone[g_lo:g_hi]
+            cut = cutoff_at(self.cutoffs, t) if self.cutoffs else None
+            if cut is not None and g_t < len(gone):  # slots that crossed the cutoff expired
+                gone_t = gone[g_t:]
+                expired = gone_t[expired_mask(cut, gone_t, prev_t, t, cur[c_t:])]
+                if len(expired):
+                    self.emit(t, expired, EXPIRED)
+                    prev = prev[~_member(prev, expired)]
+                    nb -= int(np.count_nonzero((expired > lo) & (expired <= hi)))
+                    vanished = vanished[~_member(vanished, expired)]
+            mass = nb >= self.mass_min and len(vanished) > self.mass_share * nb
+        if mass:
+            returned, self.clear = _EMPTY, False
+        else:
+            returned = self.confirm(cur, new)
+        if gap and not stale:
+            taken = _taken_in_gap(prev, cur, (prev_t, t), self.cutoffs, self.grace,
+                                  self.mass_min, self.mass_share, self.day_min)  # fmt: skip
+            self.booked = _union(self.booked, taken)
+        booked = self.booked
+        back = self.booked_in(cur, new) if len(booked) else _EMPTY
+        near = _EMPTY  # booked, free again, but too soon to count: still booked and in cur
+        if live:  # an erratic update hides slots; it does not show booked ones free
+            if not mass:
+                if len(vanished) >= self.day_min:
+                    a, b = prev.searchsorted([lo, hi], "right").tolist()
+                    vanished = _drop_whole_days(prev[a:b], vanished, self.day_min)
+                self.pending, self.pend_t, self.clear = vanished, t, True
+            if len(back):
+                a = back.searchsorted(lo, "right")
+                near, back = back[back.searchsorted(t, "right") : a], back[a:]
+            if len(back):
+                self.emit(t, back, CANCELLED)
+            fresh = new[n_t:]
+            if len(fresh) and (len(back) or len(returned)):
+                fresh = fresh[~_member(fresh, back) & ~_member(fresh, returned)]
+            if len(fresh):
+                self.emit(t, fresh, RELEASED)
+        if len(back):
+            booked = booked[~_member(booked, back)]
+        if len(booked) and booked[0] <= t:
+            booked = booked[booked.searchsorted(t, "right") :]
+        self.booked = booked
+        if mass and not self.held:  # erratic for one snapshot? keep the baseline to compare with
+            self.prev, self.held = _union(prev, cur), True
+            self.booked_prev = booked[_member(booked, self.prev)] if len(booked) else _EMPTY
+        else:
+            self.prev, self.prev_t, self.held = cur, t, False
+            self.booked_prev = near
+
+    def arrays(self):
+        """Detected times, slots and kinds, in emission order."""
+        if not self.det:
+            return _EMPTY, _EMPTY, np.zeros(0, dtype=np.int8)
+        counts = [len(s) for s in self.slot]
+        d = np.repeat(np.array(self.det, dtype=np.int64), counts)
+        k = np.repeat(np.array(self.kind, dtype=np.int8), counts)
+        return d, np.concatenate(self.slot).astype(np.int64), k
+
+
+def _options(
+    interval_minutes: float = 15,
+    *,
+    tolerance_minutes: float = 5,
+    max_gap_minutes: float | None = None,
+    grace_minutes: int = 15,
+    stale_minutes: int = 60,
+    mass_min: int = 10,
+    mass_share: float = 0.5,
+    day_min: int = 5,
+) -> dict:
+    """``detect_events``' options of the rule, with the default gap."""
+    if max_gap_minutes is None:
+        max_gap_minutes = 2 * interval_minutes + tolerance_minutes
+    return {
+        "max_gap_minutes": max_gap_minutes, "grace_minutes": grace_minutes,
+        "stale_minutes": stale_minutes, "mass_min": mass_min, "mass_share": mass_share,
+        "day_min": day_min,
+    }  # fmt: skip
+
+
 def detect_events(
-    snapshots: Iterable[tuple[str | datetime | int, Sequence[int] | np.ndarray]],
+    snapshots: Track | Iterable[tuple[str | datetime | int, Sequence[int] | np.ndarray]],
     interval_minutes: float = 15,
     *,
     location_id: str = "",
@@ -153,88 +378,20 @@ def detect_events(
     day_min: int = 5,
     cutoffs: Sequence[Cutoff] | None = None,
 ) -> pl.DataFrame:
-    """Events of one location from ``(time, free slot minutes)`` pairs.
+    """Events of one location from ``(time, free slot minutes)`` pairs (or a ``Track``).
 
     ``cutoffs`` (``learn_cutoffs``) tell which disappearances are expiries.
     """
-    if max_gap_minutes is None:
-        max_gap_minutes = 2 * interval_minutes + tolerance_minutes
-    det: list[np.ndarray] = []
-    slot: list[np.ndarray] = []
-    kind: list[np.ndarray] = []
-    prev: np.ndarray | None = None
-    last_raw = last = None  # the previous raw array and its checked copy
-    prev_t = 0
-    held = False  # prev is a baseline kept across an erratic snapshot
-    pending, pend_t = _EMPTY, 0  # vanished at pend_t, awaiting confirmation
-    booked = _EMPTY  # confirmed booked slots, sorted
-
-    def emit(times: int, slots: np.ndarray, code: int) -> None:
-        det.append(np.full(len(slots), times, dtype=np.int64))
-        slot.append(slots)
-        kind.append(np.full(len(slots), code, dtype=np.int8))
-
-    for t_raw, raw in snapshots:
-        t = to_minutes(t_raw)
-        cur = last if raw is last_raw else _as_array(raw)
-        last_raw, last = raw, cur
-        if prev is None:
-            prev, prev_t = cur, t
-            continue
-        same = cur is prev or (len(cur) == len(prev) and np.array_equal(cur, prev))
-        stale = bool(len(prev)) and prev[0] < prev_t - stale_minutes
-        gap = t - prev_t > max_gap_minutes
-        live = same or not (gap or stale)
-        mass = False
-        if live and not same:
-            lo, hi = t + grace_minutes, _horizon(prev)
-            cut = cutoff_at(cutoffs, t) if cutoffs else None
-            if cut is not None:  # slots that crossed the cutoff expired, whoever looked
-                gone = _in_range(prev, t, np.inf)
-                gone = gone[~_member(gone, cur)]
-                expired = gone[expired_mask(cut, gone, prev_t, t, _in_range(cur, t, np.inf))]
-                if len(expired):
-                    emit(t, expired, EXPIRED)
-                    prev = prev[~_member(prev, expired)]
-            before = _in_range(prev, lo, hi)
-            vanished = before[~_member(before, cur)]
-            mass = len(before) >= mass_min and len(vanished) > mass_share * len(before)
-        returned = _EMPTY
-        if len(pending) and not mass:  # confirm (an erratic snapshot defers it)
-            found = _member(pending, cur)
-            gone, returned = pending[~found], pending[found]
-            if len(gone):
-                emit(pend_t, gone, BOOKED)
-                booked = np.union1d(booked, gone)
-            pending = _EMPTY
-        if same:
-            prev_t = t
-            continue
-        if gap and not (same or stale):
-            taken = _taken_in_gap(prev, cur, (prev_t, t), cutoffs, grace_minutes, mass_min,
-                                  mass_share, day_min)  # fmt: skip
-            booked = np.union1d(booked, taken)
-        back = booked[_member(booked, cur)] if len(booked) else _EMPTY
-        if live:  # an erratic update hides slots; it does not show booked ones free
-            if not mass:
-                pending, pend_t = _drop_whole_days(before, vanished, day_min), t
-            back = _in_range(back, lo, np.inf)
-            if len(back):
-                emit(t, back, CANCELLED)
-            new = _in_range(cur, t, np.inf)
-            new = new[~_member(new, prev)]
-            new = new[~_member(new, back) & ~_member(new, returned)]
-            if len(new):
-                emit(t, new, RELEASED)
-        if len(back):
-            booked = booked[~_member(booked, back)]
-        if len(booked) and booked[0] <= t:
-            booked = booked[np.searchsorted(booked, t, side="right") :]
-        if mass and not held:  # erratic for one snapshot? keep the baseline to compare with
-            prev, held = np.union1d(prev, cur), True
-        else:
-            prev, prev_t, held = cur, t, False
-    return _frame(location_id, det, slot, kind)
+    track = snapshots if isinstance(snapshots, Track) else Track.from_pairs(snapshots)
+    opts = _options(
+        interval_minutes, tolerance_minutes=tolerance_minutes, max_gap_minutes=max_gap_minutes,
+        grace_minutes=grace_minutes, stale_minutes=stale_minutes, mass_min=mass_min,
+        mass_share=mass_share, day_min=day_min,
+    )  # fmt: skip
+    d, s, k = _Detector(track, cutoffs, opts).run().arrays()
+    if not len(d):
+        return pl.DataFrame(schema=SCHEMA)
+    return _columns([location_id], [len(d)], *_sorted(d, s, k))
 
 
 def reference_events(
@@ -248,6 +405,14 @@ def reference_events(
     a vanished slot is not counted when it is the first (no earlier slot free now) or the
     last (no later slot free before) free slot, unless it is both (the Q1 quirk).
     """
+    d, s, k = _reference(snapshots)
+    if not len(d):
+        return pl.DataFrame(schema=SCHEMA)
+    return _columns([location_id], [len(d)], d, s, k)
+
+
+def _reference(snapshots) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``reference_events`` as sorted (detected, slot, kind) arrays."""
     det: list[np.ndarray] = []
     slot: list[np.ndarray] = []
     kind: list[np.ndarray] = []
@@ -284,7 +449,9 @@ def reference_events(
             if len(vanished):
                 appointed = np.union1d(appointed, vanished)
         prev, prev_bucket = cur, bucket
-    return _frame(location_id, det, slot, kind)
+    if not det:
+        return _EMPTY, _EMPTY, np.zeros(0, dtype=np.int8)
+    return _sorted(np.concatenate(det), np.concatenate(slot), np.concatenate(kind))
 
 
 def store_events(
@@ -302,27 +469,34 @@ def store_events(
     ``detect_events`` (e.g. ``interval_minutes``, ``max_gap_minutes``). Our rule learns
     each location's booking cutoff from the same snapshots first.
     """
-    frames = []
+    opts = _options(**options) if rule != "reference" else {}
+    sources, locations, counts, parts = [], [], [], []
     for sid in source_ids:
-        for loc, snaps in location_series(store, sid, start, end).items():
+        for loc, track in location_tracks(store, sid, start, end).items():
             if rule == "reference":
-                df = reference_events(snaps, location_id=loc)
+                arrays = _reference(track.pairs())
             else:
-                df = detect_events(snaps, location_id=loc, cutoffs=learn_cutoffs(snaps), **options)
-            if df.height:
-                frames.append(df.with_columns(pl.lit(sid).alias("source_id")))
-    cols = ["source_id", *SCHEMA]
-    if not frames:
+                det = _Detector(track, learn_cutoffs(track), opts).run()
+                arrays = _sorted(*det.arrays())
+            if len(arrays[0]):
+                sources.append(sid)
+                locations.append(loc)
+                counts.append(len(arrays[0]))
+                parts.append(arrays)
+    if not parts:
         return pl.DataFrame(schema={"source_id": pl.Utf8, **SCHEMA})
-    return pl.concat(frames).select(cols)
+    d, s, k = (np.concatenate(col) for col in zip(*parts, strict=True))
+    df = _columns(locations, counts, d, s, k)
+    names = pl.Series(sources, dtype=pl.Utf8).gather(np.repeat(np.arange(len(sources)), counts))
+    return df.select(names.alias("source_id"), *SCHEMA)
 
 
 def store_cutoffs(store, source_ids: Iterable[str], start: str = "", end: str = "9999"):
     """The learned cutoffs of every location: one row per location and period."""
     rows = []
     for sid in source_ids:
-        for loc, snaps in location_series(store, sid, start, end).items():
-            for c in learn_cutoffs(snaps):
+        for loc, track in location_tracks(store, sid, start, end).items():
+            for c in learn_cutoffs(track):
                 rows.append(
                     (sid, loc, c.describe(), c.lead, c.day[0] if c.day else None,
                      c.day[1] if c.day else None, c.since * 60_000_000, c.floor_share,

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-from .events import store_events, to_minutes
+from .events import store_events
+from .series import minutes_of
 
 CITY_PREFIXES = re.compile(
     r"^(Magistrat der Stadt|Stadtverwaltung|Landratsamt|Landkreis|Gemeinde|Kreis|Stadt)\s+",
@@ -28,22 +29,40 @@ def city_of(source_id: str, catalog: dict | None) -> str:
     return CITY_PREFIXES.sub("", src.name).strip() or source_id
 
 
+def _distinct(arrays: list[np.ndarray]) -> int:
+    """How many distinct minutes the arrays hold together."""
+    values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    if not len(values):
+        return 0
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > 4 * len(values) + (1 << 16):
+        return len(np.unique(values))
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    seen[values - lo] = True
+    return int(np.count_nonzero(seen))
+
+
 def _offered(store, source_ids: Iterable[str], start: str, end: str) -> pl.DataFrame:
     """Distinct free slots seen per location and snapshot day."""
     runs: dict[tuple[str, str, int], list[np.ndarray]] = {}
     last: dict[tuple[str, str, int], np.ndarray] = {}
     for sid in source_ids:
-        for taken_at, _status, locs in store.states(sid, start, end):
-            day = to_minutes(taken_at) // _DAY
+        snaps = list(store.states(sid, start, end))
+        days = (minutes_of([taken_at for taken_at, _, _ in snaps]) // _DAY).tolist()
+        last_locs = last_day = None
+        for (_taken_at, _status, locs), day in zip(snaps, days, strict=True):
+            if locs is last_locs and day == last_day:  # the store hands back the same dict ...
+                continue
+            last_locs, last_day = locs, day
             for loc, arr in locs.items():
                 key = (sid, loc, day)
-                if last.get(key) is arr:  # the store hands back the same array while unchanged
+                if last.get(key) is arr:  # ... and the same array while a location is unchanged
                     continue
                 last[key] = arr
                 runs.setdefault(key, []).append(arr)
-    rows = {key: np.unique(np.concatenate(v)) for key, v in runs.items()}
+    rows = [(s, loc, d * _DAY * 60_000_000, _distinct(v)) for (s, loc, d), v in runs.items()]
     return pl.DataFrame(
-        [(s, loc, d * _DAY * 60_000_000, len(v)) for (s, loc, d), v in rows.items()],
+        rows,
         schema={"source_id": pl.Utf8, "location_id": pl.Utf8, "t": pl.Int64, "offered": pl.Int64},
         orient="row",
     ).select(

@@ -196,39 +196,67 @@ def times_of(blob: bytes) -> list[str]:
     return [str(t).replace("T", " ") for t in ts]
 
 
+def _runs(deltas: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """The runs of ``_delta`` decoded at once, and where each run ends."""
+    ends = np.cumsum(counts, dtype=np.int64)
+    total = np.cumsum(deltas, dtype=np.int64)
+    # each run's sum restarts at its first value: subtract the running sum before it
+    before = np.concatenate(([0], total))[ends - counts]
+    values = (total - np.repeat(before, counts)).astype("<u4")
+    return values, ends.tolist()
+
+
 def decode(blob: bytes) -> list[Snapshot]:
-    """Segment bytes -> snapshots with their full states (arrays shared while unchanged)."""
+    """Segment bytes -> snapshots with their full states (arrays shared while unchanged).
+
+    A record's removed minutes are in its location's state and its added ones are not (both
+    writers guarantee it), so a state is the old one masked plus the new ones, sorted.
+    """
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     ts = np.cumsum(arrays["ts"]).astype("datetime64[s]")
     times = [str(t).replace("T", " ") for t in ts]
+    statuses = [STATUS_NAMES[s] for s in arrays["status"].tolist()]
     locations = [str(x) for x in arrays["locations"]]
-    add_ends = np.cumsum(arrays["n_add"])
-    rem_ends = np.cumsum(arrays["n_rem"])
-    added, removed = arrays["added"].astype(np.int64), arrays["removed"].astype(np.int64)
-    records: dict[int, list[int]] = {}
-    for r, snap in enumerate(arrays["rec_snap"].tolist()):
-        records.setdefault(snap, []).append(r)
+    n_add = arrays["n_add"].astype(np.int64)
+    n_rem = arrays["n_rem"].astype(np.int64)
+    added, add_ends = _runs(arrays["added"], n_add)
+    removed, rem_ends = _runs(arrays["removed"], n_rem)
+    rec_snap = arrays["rec_snap"].astype(np.int64)
+    order = np.argsort(rec_snap, kind="stable")  # per snapshot, in record order
+    order = order[(rec_snap[order] >= 0) & (rec_snap[order] < len(times))]
+    snap_of = rec_snap[order].tolist() + [len(times)]
+    loc_of = arrays["rec_loc"][order].tolist()
+    present = arrays["rec_present"][order].tolist()
+    na, nr = n_add[order].tolist(), n_rem[order].tolist()
+    a_end = [add_ends[r] for r in order.tolist()]
+    m_end = [rem_ends[r] for r in order.tolist()]
     state: dict[str, np.ndarray] = {}
     out: list[Snapshot] = []
+    j = 0
     for i, taken_at in enumerate(times):
-        if i in records:
+        if snap_of[j] == i:
             state = dict(state)
-            for r in records[i]:
-                loc = locations[int(arrays["rec_loc"][r])]
-                if not arrays["rec_present"][r]:
+            while snap_of[j] == i:
+                loc = locations[loc_of[j]]
+                if not present[j]:
                     state.pop(loc, None)
+                    j += 1
                     continue
-                a1 = int(add_ends[r])
-                a0 = a1 - int(arrays["n_add"][r])
-                m1 = int(rem_ends[r])
-                m0 = m1 - int(arrays["n_rem"][r])
-                plus = np.cumsum(added[a0:a1]).astype("<u4")
-                minus = np.cumsum(removed[m0:m1]).astype("<u4")
-                old = state.get(loc, np.empty(0, dtype="<u4"))
-                kept = np.setdiff1d(old, minus, assume_unique=True) if len(minus) else old
-                state[loc] = np.union1d(kept, plus).astype("<u4") if len(plus) else kept
-        out.append((taken_at, STATUS_NAMES[int(arrays["status"][i])], state))
+                old = state.get(loc)
+                if old is None:
+                    old = np.empty(0, dtype="<u4")
+                new = old
+                if nr[j]:
+                    gone = np.zeros(len(old), dtype=bool)
+                    gone[old.searchsorted(removed[m_end[j] - nr[j] : m_end[j]])] = True
+                    new = old[~gone]
+                if na[j]:
+                    new = np.concatenate((new, added[a_end[j] - na[j] : a_end[j]]))
+                    new.sort()
+                state[loc] = new
+                j += 1
+        out.append((taken_at, statuses[i], state))
     return out
 
 
