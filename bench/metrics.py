@@ -1,9 +1,10 @@
-"""Bench: published metrics of the real week 2021-28 from a store, against the parse floor.
+"""Bench: published metrics of the real week 2021-28 from a store, against the true floor.
 
 Imports the raw week into a temporary store (not timed), times ``published_metrics`` for
 2021-28, then events and insights of the week on a newly opened store (nothing decoded yet),
-and the floor: decompressing and parsing every member with ``read_week_csv``.
-Prints ``events_insights_s=E`` on its own line; last line:
+and the floor measured in the same run (``floor.py``: decompressing the week and splitting it
+into lines with the standard library). Targets (issue 16): metrics <= 2x the floor, events +
+insights <= 1.5 s. Prints ``events_insights_s=E`` on its own line; last line:
 ``seconds=X peak_mb=Y floor_seconds=Z ratio_to_floor=R``.
 """
 
@@ -11,28 +12,20 @@ from __future__ import annotations
 
 import resource
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+from floor import floor_seconds
+
 from office_schedule.analysis import insights, published_metrics, store_events
 from office_schedule.catalog import load_catalog
-from office_schedule.exchange import import_paths, read_week_csv
+from office_schedule.exchange import import_paths
 from office_schedule.store import SQLiteStore
 
 RAW = (
     Path(__file__).resolve().parents[2] / "shared/data/office-schedule-data/raw/2021/2021-28.tar.gz"
 )
-
-
-def floor_seconds(path: Path) -> float:
-    start = time.perf_counter()
-    with tarfile.open(path, "r:gz") as archive:
-        for member in archive:
-            if member.isfile():
-                read_week_csv(archive.extractfile(member).read(), member.name)
-    return time.perf_counter() - start
 
 
 def main() -> int:
