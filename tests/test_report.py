@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 
@@ -37,3 +38,16 @@ def test_report_files_html_and_determinism(tmp_path, week_slice):
     assert "<table>" in page and "<th>appointments</th>" in page and ">Jena<" in page
     assert "http://" not in page.replace("http://www.w3.org", "") and "<script" not in page
     assert page == again.read_text(encoding="utf-8")
+
+
+def test_sources_without_data_in_the_range_get_no_chart(tmp_path, synthetic_slice):
+    """metadata.json names many sources; only those with snapshots in the range are drawn."""
+    with SQLiteStore(tmp_path / "x.db") as store:
+        list(import_paths(store, [synthetic_slice]))
+        store.merge_metadata({"ghost": {"name": "Stadt Ghost", "locations": {}}})
+        sources = [*store.source_ids(), "ghost"]
+        write_report(store, load_catalog(), sources, tmp_path / "all")
+        write_report(store, load_catalog(), sources, tmp_path / "none", "2022-01-01", "2022-01-08")
+    names = {p.name for p in (tmp_path / "all" / "charts").iterdir()}
+    assert "source-jena.png" in names and not any("ghost" in n for n in names)
+    assert not any(n.startswith("source-") for n in os.listdir(tmp_path / "none" / "charts"))

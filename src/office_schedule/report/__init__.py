@@ -29,6 +29,10 @@ def _slug(text: str, used: set[str]) -> str:
     return name
 
 
+def _has_data(store, source_id: str, start: str, end: str) -> bool:
+    return any(start[:10] <= day < end for day in store.snapshot_days(source_id))
+
+
 def write_report(
     store,
     catalog: dict | None,
@@ -41,7 +45,9 @@ def write_report(
     out = Path(out_dir)
     chart_dir = out / "charts"
     chart_dir.mkdir(parents=True, exist_ok=True)
-    source_ids = sorted(set(source_ids))
+    # only sources with a snapshot in the range get charts and rows (metadata.json alone
+    # names 221 sources, of which a published week holds 36)
+    source_ids = sorted(sid for sid in set(source_ids) if _has_data(store, sid, start, end))
     city = {sid: city_of(sid, catalog) for sid in source_ids}
     ev = store_events(store, source_ids, start, end)
     by_source = insights(store, catalog, source_ids, start, end, "source", events=ev)
