@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from office_schedule.model import Location, ParsedSnapshot
 from office_schedule.store import open_store
 from office_schedule.store.pg_cluster import ThrowawayPostgres, find_bindir
 
@@ -66,3 +68,28 @@ def dump(store) -> list:
                 for r in store.db.execute(f"SELECT * FROM {table}").fetchall()]  # fmt: skip
         out.append((table, sorted(rows, key=repr)))
     return out
+
+
+#: snapshots of the store tests are taken from T0 on; their free slots lie on DAY
+T0 = datetime(2026, 11, 30, 9, 0)
+DAY = datetime(2026, 12, 3)
+
+
+def parsed_at(**locs: list[int]) -> ParsedSnapshot:
+    """Locations with free slots at these hours of DAY."""
+    return ParsedSnapshot(
+        {
+            loc: Location(loc, f"Office {loc}", ("passport",),
+                          slots=tuple(DAY.replace(hour=h) for h in hours))
+            for loc, hours in locs.items()
+        }
+    )  # fmt: skip
+
+
+def save_at(store, minute: int, parsed=None, raw=None, source="city", error=None):
+    """A snapshot ``minute`` minutes after T0 (raw payload: the minute unless given)."""
+    taken = T0 + timedelta(minutes=minute)
+    return store.save_snapshot(
+        source, taken, taken.timestamp(), raw=raw if raw is not None else {"m": minute},
+        parsed=parsed, error=error,
+    )  # fmt: skip

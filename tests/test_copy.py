@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tarfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -14,36 +13,16 @@ from click.testing import CliRunner
 from office_schedule.cli import main
 from office_schedule.errors import StoreError
 from office_schedule.fetch.robots import RobotsRecord
-from office_schedule.model import Location, ParsedSnapshot
 from office_schedule.store import copy as store_copy
 from office_schedule.store import open_store
 from office_schedule.store.codec import slot_minutes
 from office_schedule.store.copy import copy_store
 
 from . import stores
+from .stores import DAY, parsed_at, save_at
+from .weekslices import assert_exports_the_published_week
 
-T0 = datetime(2026, 11, 30, 9, 0)
-DAY = datetime(2026, 12, 3)
 DIRECTIONS = [("sqlite", "postgresql"), ("postgresql", "sqlite")]
-
-
-def _snap(**locs: list[int]) -> ParsedSnapshot:
-    """Locations with free slots at these hours of DAY."""
-    return ParsedSnapshot(
-        {
-            loc: Location(loc, f"Office {loc}", ("passport",),
-                          slots=tuple(DAY.replace(hour=h) for h in hours))
-            for loc, hours in locs.items()
-        }
-    )  # fmt: skip
-
-
-def _save(store, minute: int, parsed=None, raw=None, source="city", error=None):
-    taken = T0 + timedelta(minutes=minute)
-    return store.save_snapshot(
-        source, taken, taken.timestamp(), raw=raw if raw is not None else {"m": minute},
-        parsed=parsed, error=error,
-    )  # fmt: skip
 
 
 def _minutes(*hours: int) -> np.ndarray:
@@ -53,16 +32,16 @@ def _minutes(*hours: int) -> np.ndarray:
 def _fill(s) -> None:
     """Scraped snapshots of two sources (unchanged, errors, a vanishing location), an
     imported week, metadata, robots.txt reads and health."""
-    _save(s, 0, _snap(a=[9, 10], b=[11]), raw={"v": 1})
-    _save(s, 15, _snap(a=[9, 10], b=[11]), raw={"v": 1})  # unchanged
-    _save(s, 20, _snap(a=[9]), raw={"v": 1}, source="town")
-    _save(s, 30, _snap(a=[10]), raw={"v": 2})  # b vanishes
-    _save(s, 45, error=("ScrapeError", "HTTP 500", "https://x.example/"))
-    _save(s, 50, error=("Disallowed", "Disallow: /", "https://x.example/"))
-    _save(s, 55, raw={"broken": True}, error=("ParseError", "no rows", None))
-    _save(s, 70, _snap(a=[10], b=[12], c=[13]), raw={"v": 3})  # b is back
-    _save(s, 80, _snap(a=[10], b=[12], c=[13]), raw={"v": 3})
-    _save(s, 90, _snap(a=[11]), raw={"v": 4}, source="town")
+    save_at(s, 0, parsed_at(a=[9, 10], b=[11]), raw={"v": 1})
+    save_at(s, 15, parsed_at(a=[9, 10], b=[11]), raw={"v": 1})  # unchanged
+    save_at(s, 20, parsed_at(a=[9]), raw={"v": 1}, source="town")
+    save_at(s, 30, parsed_at(a=[10]), raw={"v": 2})  # b vanishes
+    save_at(s, 45, error=("ScrapeError", "HTTP 500", "https://x.example/"))
+    save_at(s, 50, error=("Disallowed", "Disallow: /", "https://x.example/"))
+    save_at(s, 55, raw={"broken": True}, error=("ParseError", "no rows", None))
+    save_at(s, 70, parsed_at(a=[10], b=[12], c=[13]), raw={"v": 3})  # b is back
+    save_at(s, 80, parsed_at(a=[10], b=[12], c=[13]), raw={"v": 3})
+    save_at(s, 90, parsed_at(a=[11]), raw={"v": 4}, source="town")
     a, b = _minutes(9), _minutes(9, 10)
     s.save_segment("city", "2026-48", [("2026-11-29 10:00:00", "ok", {"a": a, "z": b}),
                                        ("2026-11-29 10:15:00", "unchanged", {"a": a, "z": b}),
@@ -164,11 +143,11 @@ def test_second_copy_changes_nothing_and_later_snapshots_append(tmp_path, source
     with open_store(dest_db) as d:
         assert stores.dump(d) == before
     with open_store(src_db) as s:
-        _save(s, 100, _snap(a=[11], c=[13]), raw={"v": 5})  # b vanishes again
-        _save(s, 105, _snap(a=[11], c=[13]), raw={"v": 5})
-        _save(s, 110, error=("ScrapeError", "timeout", None))
-        _save(s, 120, _snap(b=[14]), raw={"v": 6})
-        _save(s, 125, _snap(a=[12]), raw={"w": 1}, source="town")
+        save_at(s, 100, parsed_at(a=[11], c=[13]), raw={"v": 5})  # b vanishes again
+        save_at(s, 105, parsed_at(a=[11], c=[13]), raw={"v": 5})
+        save_at(s, 110, error=("ScrapeError", "timeout", None))
+        save_at(s, 120, parsed_at(b=[14]), raw={"v": 6})
+        save_at(s, 125, parsed_at(a=[12]), raw={"w": 1}, source="town")
         s.save_segment("village", "2026-49", [("2026-12-01 08:00:00", "ok", {"x": _minutes(9)})])
         s.record_health("town", "stale", "2026-11-30 11:00:00", "no data", "2026-11-30 11:00")
     third = copy_store(src_db, dest_db, chunk=4)
@@ -194,7 +173,9 @@ def test_the_repeated_hour_of_autumn_copies_exactly(tmp_path, chunk):
     with open_store(src_db) as s:
         for local, minutes, raw, locs in steps:
             taken = datetime.fromisoformat(f"2026-10-25 {local}")
-            s.save_snapshot("dst", taken, utc + 60 * minutes, raw={"v": raw}, parsed=_snap(**locs))
+            s.save_snapshot(
+                "dst", taken, utc + 60 * minutes, raw={"v": raw}, parsed=parsed_at(**locs)
+            )
         assert [r.status for r in s.snapshots("dst")][-2:] == ["unchanged", "ok"]
     copy_store(src_db, dest_db, chunk=chunk)
     with open_store(dest_db, readonly=True) as d:
@@ -232,7 +213,7 @@ def test_interleaved_recordings_refuse_that_source_only(tmp_path):
     with open_store(src_db) as s:
         _fill(s)
     with open_store(dest_db) as d:
-        _save(d, 60, _snap(a=[9]), raw={"theirs": 1})  # between the source's city snapshots
+        save_at(d, 60, parsed_at(a=[9]), raw={"theirs": 1})  # between the source's city snapshots
         before = d.snapshots("city")
     result = CliRunner().invoke(main, ["copy", "--from", src_db, "--to", dest_db])
     assert result.exit_code == 1, result.output
@@ -305,13 +286,8 @@ def test_same_store():
         copy_store("x.db", "./x.db")
 
 
-def _members(path: Path) -> dict[str, bytes]:
-    with tarfile.open(path) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar}
-
-
 def test_real_week_through_postgresql_exports_identically(shared_dir, tmp_path):
-    from office_schedule.exchange import export_weeks, import_paths
+    from office_schedule.exchange import import_paths
 
     raw = shared_dir / "data" / "office-schedule-data" / "raw"
     sqlite_db, pg_db = str(tmp_path / "week.db"), _db("postgresql", tmp_path)
@@ -322,16 +298,5 @@ def test_real_week_through_postgresql_exports_identically(shared_dir, tmp_path):
     took = time.monotonic() - started
     assert summary.counts["segments"]["copied"] > 0 and not summary.refused
     with open_store(pg_db, readonly=True) as store:
-        sources = {sid: None for sid in store.source_metadata()}
-        sources.update({sid: None for sid in store.source_ids()})
-        sources["impfthueringen"] = "impfthueringen"
-        export_weeks(store, tmp_path / "out", sources)
-    published = _members(raw / "2021" / "2021-28.tar.gz")
-    ours = _members(tmp_path / "out" / "raw" / "2021" / "2021-28.tar.gz")
-    assert sorted(ours) == sorted(published)
-    for name in published:
-        assert ours[name] == published[name], name
-    assert (tmp_path / "out" / "raw" / "metadata.json").read_bytes() == (
-        raw / "metadata.json"
-    ).read_bytes()
+        assert_exports_the_published_week(store, tmp_path / "out", raw)
     assert took < 30, f"copy took {took:.1f} s"

@@ -11,34 +11,11 @@ import pytest
 
 from office_schedule.errors import ParseError, StoreError
 from office_schedule.fetch.robots import RobotsRecord
-from office_schedule.model import Location, ParsedSnapshot
 from office_schedule.store import Store, open_store
 from office_schedule.store.codec import slot_minutes
 from office_schedule.store.prune import Selection, prune
 
-from .stores import dump
-
-T0 = datetime(2026, 11, 30, 9, 0)
-DAY = datetime(2026, 12, 3)
-
-
-def _snap(**locs: list[int]) -> ParsedSnapshot:
-    """Locations with free slots at these hours of DAY."""
-    return ParsedSnapshot(
-        {
-            loc: Location(loc, f"Office {loc}", ("passport",),
-                          slots=tuple(DAY.replace(hour=h) for h in hours))
-            for loc, hours in locs.items()
-        }
-    )  # fmt: skip
-
-
-def _save(store, minute: int, parsed=None, raw=None, source="city", error=None):
-    taken = T0.replace(minute=minute)
-    return store.save_snapshot(
-        source, taken, taken.timestamp(), raw=raw if raw is not None else {"m": minute},
-        parsed=parsed, error=error,
-    )  # fmt: skip
+from .stores import DAY, dump, parsed_at, save_at
 
 
 def _hours(state: dict[str, np.ndarray]) -> dict[str, list[int]]:
@@ -51,11 +28,11 @@ def test_is_a_store(any_store):
 
 def test_snapshots_states_and_summary(any_store):
     s = any_store
-    first = _save(s, 0, _snap(a=[9, 10], b=[11]), raw={"v": 1})
-    same = _save(s, 15, _snap(a=[9, 10], b=[11]), raw={"v": 1})
-    changed = _save(s, 30, _snap(a=[10]), raw={"v": 2})
-    failed = _save(s, 45, error=("ScrapeError", "HTTP 500", "https://x.example/"))
-    robots = _save(s, 50, error=("Disallowed", "Disallow: /", "https://x.example/"))
+    first = save_at(s, 0, parsed_at(a=[9, 10], b=[11]), raw={"v": 1})
+    same = save_at(s, 15, parsed_at(a=[9, 10], b=[11]), raw={"v": 1})
+    changed = save_at(s, 30, parsed_at(a=[10]), raw={"v": 2})
+    failed = save_at(s, 45, error=("ScrapeError", "HTTP 500", "https://x.example/"))
+    robots = save_at(s, 50, error=("Disallowed", "Disallow: /", "https://x.example/"))
     assert [r.status for r in (first, same, changed, failed, robots)] == [
         "ok", "unchanged", "ok", "error", "disallowed"]  # fmt: skip
     assert s.snapshot(changed.id) == changed
@@ -88,18 +65,18 @@ def test_snapshots_states_and_summary(any_store):
 
 
 def test_only_changed_slot_sets_are_written(any_store):
-    _save(any_store, 0, _snap(a=[9], b=[10]))
-    _save(any_store, 15, _snap(a=[9], b=[11]), raw={"other": 1})
+    save_at(any_store, 0, parsed_at(a=[9], b=[10]))
+    save_at(any_store, 15, parsed_at(a=[9], b=[11]), raw={"other": 1})
     rows = any_store.db.execute("SELECT count(*) FROM slot_sets").fetchone()[0]
     assert rows == 3  # a once, b twice
 
 
 def test_a_failed_transaction_leaves_nothing(any_store):
-    _save(any_store, 0, _snap(a=[9]))
+    save_at(any_store, 0, parsed_at(a=[9]))
     before = dump(any_store)
     with pytest.raises(RuntimeError):
         with any_store.transaction():
-            _save(any_store, 15, _snap(a=[10]), raw={"x": 1})
+            save_at(any_store, 15, parsed_at(a=[10]), raw={"x": 1})
             any_store.merge_metadata({"city": {"name": "City", "locations": {}}})
             raise RuntimeError("boom")
     assert dump(any_store) == before
@@ -107,14 +84,14 @@ def test_a_failed_transaction_leaves_nothing(any_store):
 
 def test_implausible_times_are_refused(any_store):
     with pytest.raises(StoreError, match="not stored"):
-        any_store.save_snapshot("city", datetime(1999, 1, 1), 0.0, raw={}, parsed=_snap())
+        any_store.save_snapshot("city", datetime(1999, 1, 1), 0.0, raw={}, parsed=parsed_at())
     assert any_store.snapshots() == []
 
 
 def test_ids_sort_bytewise_whatever_the_locale(any_store):
     ids = ["b-2", "B_1", "a.1", "a-1", "Z", "~x", "ä"]
     for i, sid in enumerate(ids):
-        _save(any_store, i, _snap(a=[9]), source=sid)
+        save_at(any_store, i, parsed_at(a=[9]), source=sid)
     assert any_store.source_ids() == sorted(ids)
     assert [r["source_id"] for r in any_store.status_summary()] == sorted(ids)
 
@@ -124,7 +101,7 @@ def test_imported_segments_merge_with_scraped_states(any_store):
     a = np.array(slot_minutes([DAY.replace(hour=9)]), dtype="<u4")
     s.save_segment("city", "2026-48", [("2026-11-29 10:00:00", "ok", {"a": a}),
                                        ("2026-11-29 10:15:00", "unchanged", {"a": a})])  # fmt: skip
-    _save(s, 0, _snap(a=[10]))
+    save_at(s, 0, parsed_at(a=[10]))
     assert [t for t, _, _ in s.states("city")] == [
         "2026-11-29 10:00:00", "2026-11-29 10:15:00", "2026-11-30 09:00:00"]  # fmt: skip
     assert s.source_ids() == ["city"]
@@ -147,7 +124,7 @@ def test_metadata_merges_and_keeps_known_fields(any_store):
                                              "b": {"services": []}}}})  # fmt: skip
     assert s.source_metadata() == {"city": ("City", "tevis", "https://c.example/")}
     assert s.location_metadata("city") == [("a", "A", ["x", "y"]), ("b", None, [])]
-    _save(s, 0, _snap(a=[9]))
+    save_at(s, 0, parsed_at(a=[9]))
     assert s.location_metadata("city", "locations") == [("a", "Office a", ["passport"])]
 
 
@@ -163,20 +140,20 @@ def test_robots_and_health_records(any_store):
     assert [c["old_state"] for c in s.health_changes()] == [None, "failing"]
     s.mark_notified([first])
     assert [c["id"] for c in s.health_changes(unnotified_only=True)] == [second]
-    _save(s, 0, _snap(a=[9]))
+    save_at(s, 0, parsed_at(a=[9]))
     assert s.recorded_source_ids() == ["city"]
     assert [r["status"] for r in s.recent_snapshots("city", 0.0)] == ["ok"]
 
 
 def test_reparse_rebuilds_slot_sets(any_store):
     s = any_store
-    _save(s, 0, _snap(a=[9]), raw={"hours": [9, 10]})
-    _save(s, 15, _snap(a=[9]), raw={"hours": "broken"})
+    save_at(s, 0, parsed_at(a=[9]), raw={"hours": [9, 10]})
+    save_at(s, 15, parsed_at(a=[9]), raw={"hours": "broken"})
 
     def parse(raw):
         if not isinstance(raw["hours"], list):
             raise ParseError("hours is not a list")
-        return _snap(a=raw["hours"])
+        return parsed_at(a=raw["hours"])
 
     assert s.reparse("city", parse) == {"parsed": 1, "failed": 1}
     assert [r.status for r in s.snapshots("city")] == ["ok", "error"]
@@ -186,7 +163,7 @@ def test_reparse_rebuilds_slot_sets(any_store):
 def test_prune_keeps_what_the_rest_reconstruct(any_store):
     s = any_store
     for minute, hours in ((0, [9]), (15, [9]), (30, [9, 10]), (45, [10])):
-        _save(s, minute, _snap(a=hours), raw={"h": hours})
+        save_at(s, minute, parsed_at(a=hours), raw={"h": hours})
     before = [(t, st) for t, _, st in s.states("city") if t >= "2026-11-30 09:10"]
     removed = prune(s, Selection(start="2026-11-30 09:00", end="2026-11-30 09:10"))
     assert removed.total() == 1
@@ -196,11 +173,11 @@ def test_prune_keeps_what_the_rest_reconstruct(any_store):
 
 def test_read_only_store_refuses_writes(db_url):
     with open_store(db_url) as s:
-        _save(s, 0, _snap(a=[9]))
+        save_at(s, 0, parsed_at(a=[9]))
     with open_store(db_url, readonly=True) as s:
         assert len(s.snapshots()) == 1
         with pytest.raises(StoreError):
-            _save(s, 15, _snap(a=[9]), raw={"n": 2})
+            save_at(s, 15, parsed_at(a=[9]), raw={"n": 2})
 
 
 def test_missing_store_is_an_error_naming_it(backend, tmp_path):
@@ -218,15 +195,15 @@ def test_leases_are_exclusive_and_expire(any_store):
     s = any_store
     assert s.heartbeat("w1", 60) == 1
     assert s.heartbeat("w2", 60) == 2
-    held1, _ = s.claim_hosts("w1", ["h1", "h2", "h3"], 2, 60)
-    held2, _ = s.claim_hosts("w2", ["h1", "h2", "h3"], 3, 60)
+    held1 = s.claim_hosts("w1", ["h1", "h2", "h3"], 2, 60)
+    held2 = s.claim_hosts("w2", ["h1", "h2", "h3"], 3, 60)
     assert held1 == {"h1", "h2"} and held2 == {"h3"}
     assert {r["host"]: r["worker"] for r in s.leases()} == {"h1": "w1", "h2": "w1", "h3": "w2"}
     s.claim_hosts("w3", ["h9"], 1, 0.2)
     time.sleep(0.3)
-    assert s.claim_hosts("w2", ["h9"], 5, 60)[0] == {"h3", "h9"}  # expired: taken over
+    assert s.claim_hosts("w2", ["h9"], 5, 60) == {"h3", "h9"}  # expired: taken over
     s.release_hosts("w1", ["h2"])
-    assert s.claim_hosts("w2", ["h2"], 5, 60)[0] == {"h2", "h3", "h9"}
+    assert s.claim_hosts("w2", ["h2"], 5, 60) == {"h2", "h3", "h9"}
     s.retire("w2")
     assert {r["host"] for r in s.leases()} == {"h1"}
     assert s.heartbeat("w1", 60) == 1
@@ -242,7 +219,7 @@ def test_concurrent_claims_never_share_a_host(db_url):
         with open_store(db_url) as s:
             barrier.wait()
             for _ in range(5):
-                won[name] = s.claim_hosts(name, hosts, 20, 60)[0]
+                won[name] = s.claim_hosts(name, hosts, 20, 60)
 
     if db_url.startswith("postgresql"):
         threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]

@@ -208,3 +208,26 @@ def tar_gz(path: Path, files: dict[str, bytes]) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def members(path: Path) -> dict[str, bytes]:
+    """{member name: bytes} of a tar archive."""
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+
+
+def assert_exports_the_published_week(store, out: Path, raw: Path) -> None:
+    """Export every known source of ``store`` to ``out``: the CSV members of week 2021-28
+    and metadata.json are byte for byte the published ones under ``raw``."""
+    from office_schedule.exchange import export_weeks
+
+    sources = {sid: None for sid in store.source_metadata()}
+    sources.update({sid: None for sid in store.source_ids()})
+    sources["impfthueringen"] = "impfthueringen"
+    export_weeks(store, out, sources)
+    published = members(raw / "2021" / "2021-28.tar.gz")
+    ours = members(out / "raw" / "2021" / "2021-28.tar.gz")
+    assert sorted(ours) == sorted(published)
+    for name in published:
+        assert ours[name] == published[name], name
+    assert (out / "raw" / "metadata.json").read_bytes() == (raw / "metadata.json").read_bytes()

@@ -64,7 +64,7 @@ class HostLeases:
         try:
             self.live = self.store.heartbeat(self.worker, self.ttl, f"{len(self.held)} hosts")
             limit = math.ceil(len(self.hosts) / self.live) if self.share else len(self.hosts)
-            held, _ = self.store.claim_hosts(self.worker, self.hosts, limit, self.ttl)
+            held = self.store.claim_hosts(self.worker, self.hosts, limit, self.ttl)
             excess = len(held) - limit
             if excess > 0:  # a newcomer: give up idle hosts above the fair share
                 spare = sorted(held - set(busy))[:excess]

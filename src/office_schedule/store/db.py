@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -84,8 +85,6 @@ class SQLiteDB:
         return int(self.conn.execute(sql, params).lastrowid)
 
     def now(self) -> float:
-        import time
-
         return time.time()  # one machine: its clock is the only one
 
     def write_error(self, exc: BaseException) -> StoreWriteError:
@@ -164,8 +163,6 @@ class PostgresDB:
     def conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            import psycopg
-
             try:
                 conn = self.pool.getconn()
             except Exception as exc:  # PoolTimeout, OperationalError
@@ -176,7 +173,6 @@ class PostgresDB:
             self._local.conn = conn
             with self._lock:
                 self._held.append(conn)
-            assert isinstance(conn, psycopg.Connection)
         return conn
 
     def _run(self, call, *args):

@@ -9,6 +9,18 @@ from typing import Any
 
 from . import segments
 
+#: ``first_seen``/``last_seen`` of an upserted location (scalar min/max differ by engine)
+EARLIER_FIRST_SEEN = (
+    "first_seen = CASE WHEN excluded.first_seen < locations.first_seen "
+    "THEN excluded.first_seen ELSE locations.first_seen END"
+)
+LATER_LAST_SEEN = (
+    "last_seen = CASE WHEN excluded.last_seen > locations.last_seen "
+    "THEN excluded.last_seen ELSE locations.last_seen END"
+)
+#: decoded segments a store keeps while it lives (analysis reads a week several times)
+DECODED_MAX = 64
+
 
 class ImportedRecords:
     """Mixed into the store: ``self.db`` is its :class:`~.db.Database`."""
@@ -68,7 +80,7 @@ class ImportedRecords:
             return hit[1]
         snaps = segments.decode(blob)
         self._decoded[key] = (blob, snaps)
-        while len(self._decoded) > 64:
+        while len(self._decoded) > DECODED_MAX:
             self._decoded.popitem(last=False)
         return snaps
 
@@ -107,11 +119,8 @@ class ImportedRecords:
         self.db.executemany(
             "INSERT INTO locations (source_id, location_id, name, services, first_seen, "
             "last_seen, present, slots_hash) VALUES (?, ?, NULL, '[]', ?, ?, 0, NULL) "
-            "ON CONFLICT (source_id, location_id) DO UPDATE SET "
-            "first_seen = CASE WHEN excluded.first_seen < locations.first_seen "
-            "THEN excluded.first_seen ELSE locations.first_seen END, "
-            "last_seen = CASE WHEN excluded.last_seen > locations.last_seen "
-            "THEN excluded.last_seen ELSE locations.last_seen END",
+            f"ON CONFLICT (source_id, location_id) DO UPDATE SET {EARLIER_FIRST_SEEN}, "
+            f"{LATER_LAST_SEEN}",
             [(source_id, loc, first, last) for loc, (first, last) in spans.items()],
         )
 

@@ -35,11 +35,9 @@ class LeaseRecords:
             ).fetchone()
         return max(1, int(live))
 
-    def claim_hosts(
-        self, worker: str, hosts: Iterable[str], limit: int, ttl: float
-    ) -> tuple[set[str], float]:
+    def claim_hosts(self, worker: str, hosts: Iterable[str], limit: int, ttl: float) -> set[str]:
         """Renew ``worker``'s leases and take free or expired ones of ``hosts`` until it
-        holds ``limit``; returns (held hosts, seconds they are good for)."""
+        holds ``limit``; returns the hosts it holds (each for ``ttl`` seconds)."""
         now = self.db.now()
         expires = now + ttl
         with self.db.transaction():
@@ -62,7 +60,7 @@ class LeaseRecords:
                 ).fetchone()
             if won:
                 held.add(host)
-        return held, ttl
+        return held
 
     def release_hosts(self, worker: str, hosts: Iterable[str] | None = None) -> None:
         """Give hosts up (all of them when ``hosts`` is None)."""

@@ -34,7 +34,7 @@ from .codec import (
     slot_minutes,
 )
 from .db import Database
-from .imported import ImportedRecords
+from .imported import EARLIER_FIRST_SEEN, LATER_LAST_SEEN, ImportedRecords
 from .leases import LeaseRecords
 from .monitor import MonitorRecords
 from .watches import WatchRecords
@@ -73,22 +73,10 @@ class SnapshotRecord:
     error_url: str | None
 
 
-#: ``first_seen``/``last_seen`` of an upserted location (scalar min/max differ by engine)
-EARLIER_FIRST_SEEN = (
-    "first_seen = CASE WHEN excluded.first_seen < locations.first_seen "
-    "THEN excluded.first_seen ELSE locations.first_seen END"
-)
-LATER_LAST_SEEN = (
-    "last_seen = CASE WHEN excluded.last_seen > locations.last_seen "
-    "THEN excluded.last_seen ELSE locations.last_seen END"
-)
-
 RECORD_COLUMNS = (
     "id, source_id, taken_at, taken_ts, status, duration, requests, weeks, n_locations, "
     "n_slots, error_class, error_message, error_url"
 )
-#: decoded segments a store keeps while it lives (analysis reads a week several times)
-DECODED_MAX = 64
 
 
 class SQLStore(MonitorRecords, LeaseRecords, ImportedRecords, WatchRecords):
