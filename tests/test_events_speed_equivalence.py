@@ -447,7 +447,7 @@ def test_decode_equals_the_reference(snaps, by_writer):
         for taken_at, _, state in snaps:
             writer.begin(taken_at)
             for loc, minutes in state.items():
-                writer.put(loc, writer.mask(minutes))
+                writer.put(loc, writer.positions(minutes))
             writer.end()
         blob = writer.finish()
     else:

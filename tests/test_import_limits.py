@@ -254,7 +254,7 @@ def test_segment_writer_matches_encode():
     for taken, state in snaps:
         writer.begin(taken)
         for loc, m in state.items():
-            assert writer.put(loc, writer.mask(m))
+            assert writer.put(loc, writer.positions(m))
         writer.end()
     got = segments.decode(writer.finish())
     assert [(t, s, sorted(st)) for t, s, st in got] == [(t, s, sorted(st)) for t, s, st in want]

@@ -12,8 +12,9 @@ the week, owner root, mode 0644, GNU tar format.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from ..store import Store
 from ..store.weeks import week_bounds, week_of, week_rows, weeks_of_sources
 from . import metadata as metadata_json
 from .archive import write_tar_gz
-from .weekfile import write_week_csv
+from .weekfile import by_identity, write_week_states
 
 
 @dataclass
@@ -37,6 +38,41 @@ class ExportResult:
     rows: int = 0
 
 
+def _slot_union(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct minutes of ``flat`` and the index of each of its values there.
+
+    A bitmap over the minutes' range does it in linear time; a range far wider than the
+    values (slots years apart) is sorted instead.
+    """
+    if not len(flat):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    lo, hi = int(flat.min()), int(flat.max())
+    if hi - lo >= (1 << 16) + 4 * len(flat):
+        return np.unique(flat, return_inverse=True)
+    offset = flat - flat.dtype.type(lo)
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    seen[offset] = True
+    index = np.cumsum(seen, dtype=np.int64)
+    index -= 1
+    return np.flatnonzero(seen) + lo, index[offset]
+
+
+def _distinct_states(arrays: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
+    """The distinct arrays of a list and the index of each item's one: the slots of each are
+    looked up once, its cells rendered once.
+
+    Decoded segments share one array while a location's state is unchanged, so most repeats
+    are found by identity; the few distinct objects left are compared by content (e.g. the
+    unions of 15-minute buckets).
+    """
+    shared, of_shared = by_identity(arrays)
+    keys = [(m.dtype.str, m.tobytes()) for m in shared]
+    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    first = dict(zip(keys, shared, strict=True))  # any of equal arrays will do
+    of_key = list(map(index.__getitem__, keys))
+    return list(map(first.__getitem__, index)), list(map(of_key.__getitem__, of_shared))
+
+
 def week_csv(
     store: Store, source_id: str, family: str | None, year: int, week: int
 ) -> tuple[bytes, int] | None:
@@ -45,15 +81,41 @@ def week_csv(
     if not rows:
         return None
     keys = sorted(rows)
-    allm = np.unique(np.concatenate([rows[k] for k in keys]))
+    states, state_of = _distinct_states(list(map(rows.__getitem__, keys)))
+    allm, index = _slot_union(np.concatenate(states))
     stamps = allm.astype(np.int64).astype("datetime64[m]")
     columns = [str(s).replace("T", " ") + ":00" for s in stamps]
-    data = write_week_csv(
-        source_id,
-        columns,
-        ((d, loc, np.searchsorted(allm, rows[(d, loc)])) for d, loc in keys),
-    )
+    ends = np.cumsum([len(m) for m in states]).tolist()
+    cols = [index[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]  # beats np.split
+    del states, index
+    dates, locations = [d for d, _ in keys], [loc for _, loc in keys]
+    data = write_week_states(source_id, columns, dates, locations, cols, state_of)
     return data, len(keys)
+
+
+def _week_members(
+    store: Store,
+    sources: dict[str, str | None],
+    ids: list[str],
+    year: int,
+    week: int,
+    result: ExportResult,
+) -> Iterator[tuple[str, bytes]]:
+    """``(SOURCE.csv, bytes)`` of a week in name order, made one at a time; counts them."""
+    for name, source_id in sorted((f"{sid}.csv", sid) for sid in ids):
+        made = week_csv(store, source_id, sources[source_id], year, week)
+        if made is not None:
+            result.rows += made[1]
+            result.files += 1
+            yield name, made[0]
+            del made
+
+
+def _handed_on(head: list, rest: Iterator) -> Iterator:
+    """``head``'s items, taken out of it, then ``rest``: nothing here outlives its turn."""
+    while head:
+        yield head.pop(0)
+    yield from rest
 
 
 def export_weeks(
@@ -84,13 +146,9 @@ def export_weeks(
             result.weeks_skipped.append(label)
             continue
         partial = (year, week) >= current
-        members = []
-        for source_id in sorted(ids):
-            made = week_csv(store, source_id, sources[source_id], year, week)
-            if made is not None:
-                members.append((f"{source_id}.csv", made[0]))
-                result.rows += made[1]
-        if not members:
+        members = _week_members(store, sources, ids, year, week, result)
+        head = [m for m in itertools.islice(members, 1)]  # is there any member?
+        if not head:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         if partial:  # the marker first: a crash never leaves a partial week unmarked
@@ -100,13 +158,12 @@ def export_weeks(
                 encoding="utf-8",
             )
         end = week_bounds(year, week)[1].replace(tzinfo=OFFICE_TZ)
-        write_tar_gz(path, members, int(end.timestamp()))
+        write_tar_gz(path, _handed_on(head, members), int(end.timestamp()))
         if not partial:
             marker.unlink(missing_ok=True)
         result.weeks_written.append(label)
         if partial:
             result.weeks_partial.append(label)
-        result.files += len(members)
     write_metadata(store, raw_dir, sources, catalog_fields or {})
     return result
 

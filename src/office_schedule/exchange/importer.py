@@ -29,8 +29,6 @@ from .archive import MAX_MEMBER_BYTES, csv_members
 from .weekfile import WeekBlock, WeekReader
 
 _WEEK_NAME = re.compile(r"^(\d{4})-(\d{2})(\.tar\.gz|\.tgz|\.tar)?$")
-#: rows x slots of one bitmask matrix (bool bytes) while a block is converted
-_MATRIX_CELLS = 1 << 24
 
 
 class ImportError_(OfficeScheduleError):
@@ -137,7 +135,9 @@ class _Feed:
         self.store, self.source_id, self.columns, self.name = store, source_id, columns, name
         self.now = now
         self.week = None if week is None else _week_range(*week)
-        self.times: dict[str, tuple[int, int, int, str]] = {}
+        self.week_number = -1
+        self.to_universe: np.ndarray | None = None  # file column -> writer position, if not same
+        self.from_file = False  # the writer holds nothing but this file's rows
         self.current = ""  # date of the snapshot being fed
         self.segment = ""  # its ISO week
         self.writer: segments.SegmentWriter | None = None
@@ -147,90 +147,110 @@ class _Feed:
         self.new = self.skipped = self.rows = 0
         self.spans: dict[str, list[str]] = {}
 
-    def _time(self, text: str, row: int) -> tuple[int, int, int, str]:
-        """(snapshot minute, first and last plausible slot minute, ISO week) of a date."""
-        got = self.times.get(text)
-        if got is None:
-            taken = datetime.strptime(text, plausible.TIME_FORMAT)
-            where = f"{self.name}, row {row}"
+    def _check_times(self, block: WeekBlock, slots: list[str]) -> None:
+        """Snapshot times plausible and in the file's week, slots plausible for each."""
+        secs, n = block.seconds, len(block.dates)
+        earliest = int(np.datetime64(plausible.EARLIEST, "s").astype(np.int64))
+        latest = int(np.datetime64(plausible.latest_snapshot(self.now), "s").astype(np.int64))
+        bad = np.flatnonzero((secs < earliest) | (secs > latest))
+        if len(bad):
+            r = int(bad[0])
+            taken = datetime.strptime(block.dates[r], plausible.TIME_FORMAT)
+            where = f"{self.name}, row {block.first_row + r}"
             try:
                 plausible.check_snapshot_time(taken, self.now, where)
             except plausible.ImplausibleTime as exc:
                 raise ImportError_(str(exc)) from None
-            if self.week is not None and not self.week[0] <= taken < self.week[1]:
+        if self.week is not None:
+            lo, hi = (int(np.datetime64(t, "s").astype(np.int64)) for t in self.week[:2])
+            outside = np.flatnonzero((secs < lo) | (secs >= hi))
+            if len(outside):
+                r = int(outside[0])
                 label, last = self.week[2], self.week[1] - timedelta(days=1)
                 raise ImportError_(
-                    f"{where}: date {text} is outside week {label} "
-                    f"({self.week[0]:%Y-%m-%d}..{last:%Y-%m-%d}) that the file name says"
+                    f"{self.name}, row {block.first_row + r}: date {block.dates[r]} is outside "
+                    f"week {label} ({self.week[0]:%Y-%m-%d}..{last:%Y-%m-%d}) that the file "
+                    "name says"
                 )
-            first, last = plausible.slot_window(taken)
-            minute = lambda t: int(np.datetime64(t, "m").astype(np.int64))  # noqa: E731
-            got = (minute(taken), minute(first), minute(last), segments.iso_week(text))
-            self.times[text] = got
-        return got
+        if not n or not len(self.columns):
+            return
+        # a row's slots are plausible when its first and last free slot are (columns sorted)
+        day = secs // 86400 * 86400
+        lo_m = (day - int(plausible.SLOT_BEFORE.total_seconds())) // 60
+        hi_m = (secs + int(plausible.SLOT_AFTER.total_seconds())) // 60
+        cols = self.columns.astype(np.int64)
+        first = block.first_col[block.state_of_row]
+        last = block.last_col[block.state_of_row]
+        has = first >= 0
+        early = has & (cols[first] < lo_m)
+        late = has & (cols[last] > hi_m)
+        bad = np.flatnonzero(early | late)
+        if len(bad):
+            r = int(bad[0])
+            col = int(first[r]) if early[r] else int(last[r])
+            raise ImportError_(
+                f"{self.name}, row {block.first_row + r}: implausible slot time "
+                f"{slots[col]!r} in a snapshot of {block.dates[r]}"
+            )
 
     def block(self, block: WeekBlock, slots: list[str]) -> None:
-        n = len(block.dates)
-        for r, taken in enumerate(block.dates):
-            if taken not in self.times:
-                self._time(taken, block.first_row + r)
-        lo = np.fromiter((self.times[d][1] for d in block.dates), dtype=np.int64, count=n)
-        hi = np.fromiter((self.times[d][2] for d in block.dates), dtype=np.int64, count=n)
-        # columns are sorted: a row's first and last free slot decide
-        free = block.free
-        if free.shape[1]:
-            any_free = free.any(axis=1)
-            first = np.argmax(free, axis=1)
-            last = free.shape[1] - 1 - np.argmax(free[:, ::-1], axis=1)
-            cols = self.columns.astype(np.int64)
-            bad = any_free & ((cols[first] < lo) | (cols[last] > hi))
-            if bad.any():
-                r = int(np.flatnonzero(bad)[0])
-                col = int(first[r]) if cols[first[r]] < lo[r] else int(last[r])
-                raise ImportError_(
-                    f"{self.name}, row {block.first_row + r}: implausible slot time "
-                    f"{slots[col]!r} in a snapshot of {block.dates[r]}"
-                )
-        masks: np.ndarray | None = None
-        mask_of: segments.SegmentWriter | None = None
-        offset = 0
-        for r, (taken, loc) in enumerate(zip(block.dates, block.locations, strict=True)):
+        self._check_times(block, slots)
+        secs, dates, locs = block.seconds, block.dates, block.locations
+        back = np.flatnonzero(np.diff(secs) < 0)
+        if len(back):
+            r = int(back[0]) + 1
+            raise ImportError_(
+                f"{self.name}, row {block.first_row + r}: date {dates[r]} is before "
+                f"{dates[r - 1]}: rows must be in time order"
+            )
+        # a date's text and its seconds are one to one: runs of equal seconds are snapshots
+        starts = [0, *(np.flatnonzero(np.diff(secs)) + 1).tolist()]
+        days = (secs[starts] // 86400).tolist()
+        row_states = list(map(block.states.__getitem__, block.state_of_row.tolist()))
+        new_at = np.searchsorted(block.new_rows, starts).tolist() + [len(block.new_rows)]
+        new_rows = block.new_rows.tolist()
+        kept: list[tuple[int, int]] = []
+        for i, (a, b, day) in enumerate(zip(starts, [*starts[1:], len(dates)], days, strict=True)):
+            taken = dates[a]
             if taken != self.current:
-                self._next_snapshot(taken, block.first_row + r)
+                self._next_snapshot(taken, block.first_row + a, day)
             if self.skipping:
                 continue
-            if mask_of is not self.writer:
-                mask_of, masks = self.writer, self._masks(block, r)
-                offset = r
-            assert self.writer is not None and masks is not None
-            if not self.writer.put(loc, masks[r - offset].tobytes()):
-                raise ImportError_(
-                    f"{self.name}, row {block.first_row + r}: location {loc} twice at {taken}"
+            writer = self.writer
+            assert writer is not None
+            u = self.to_universe
+            seen = set(writer.seen) if writer.seen else set()  # the snapshot's earlier rows
+            if self.from_file:  # the writer's states are this file's rows
+                run = [r - a for r in new_rows[new_at[i] : new_at[i + 1]]]
+                ok = writer.put_run(locs[a:b], row_states[a:b], run)
+            elif u is None:
+                ok = all(map(writer.put, locs[a:b], row_states[a:b]))
+            else:
+                ok = all(
+                    writer.put_keyed(loc, s, lambda s=s, u=u: u[s])
+                    for loc, s in zip(locs[a:b], row_states[a:b], strict=True)
                 )
-            self.rows += 1
+            if not ok:
+                r = next(r for r in range(a, b) if locs[r] in seen or seen.add(locs[r]))
+                raise ImportError_(
+                    f"{self.name}, row {block.first_row + r}: location {locs[r]} twice at {taken}"
+                )
+            kept.append((a, b))
+        if not kept:
+            return
+        if len(kept) > 1 or kept[0] != (0, len(dates)):
+            dates = [d for a, b in kept for d in dates[a:b]]
+            locs = [loc for a, b in kept for loc in locs[a:b]]
+        self.rows += len(dates)
+        firsts = dict(zip(reversed(locs), reversed(dates), strict=True))
+        for loc, last in dict(zip(locs, dates, strict=True)).items():
             span = self.spans.get(loc)
             if span is None:
-                self.spans[loc] = [taken, taken]
+                self.spans[loc] = [firsts[loc], last]
             else:
-                span[1] = taken
+                span[1] = last
 
-    def _masks(self, block: WeekBlock, start: int) -> np.ndarray:
-        """Packed bitmasks over the writer's universe of rows ``start..`` of the block."""
-        assert self.writer is not None
-        universe = self.writer.universe
-        free = block.free[start:]
-        if len(universe) == len(self.columns):  # nothing merged in: the file's own columns
-            return np.packbits(free, axis=1)
-        where = np.searchsorted(universe, self.columns)
-        out = np.empty((len(free), (len(universe) + 7) // 8), dtype=np.uint8)
-        step = max(1, _MATRIX_CELLS // max(len(universe), 1))
-        for a in range(0, len(free), step):
-            bits = np.zeros((min(step, len(free) - a), len(universe)), dtype=bool)
-            bits[:, where] = free[a : a + step]
-            out[a : a + step] = np.packbits(bits, axis=1)
-        return out
-
-    def _next_snapshot(self, taken: str, row: int) -> None:
+    def _next_snapshot(self, taken: str, row: int, day: int) -> None:
         if taken < self.current:
             raise ImportError_(
                 f"{self.name}, row {row}: date {taken} is before {self.current}: rows must be "
@@ -238,8 +258,10 @@ class _Feed:
             )
         if self.writer is not None and not self.skipping:
             self.writer.end()
-        week = self._time(taken, row)[3]
-        if week != self.segment:
+        # ISO weeks start on Mondays; day 0 (1970-01-01) was a Thursday
+        if (day + 3) // 7 != self.week_number:
+            self.week_number = (day + 3) // 7
+            week = segments.iso_week(taken)
             self._save()
             self.segment = week
             blob = self._stored()
@@ -255,6 +277,7 @@ class _Feed:
         assert self.writer is not None
         while self.pending and self.pending[0][0] < taken:
             _replay(self.writer, self.pending.popleft())
+            self.from_file = False
         self.writer.begin(taken)
         self.new += 1
 
@@ -273,6 +296,9 @@ class _Feed:
                     seen.setdefault(id(minutes), minutes)
             universe = np.unique(np.concatenate([universe, *seen.values()]))
         self.writer = segments.SegmentWriter(universe.astype("<u4"))
+        self.from_file = not self.pending
+        same = len(universe) == len(self.columns)
+        self.to_universe = None if same else self.writer.positions(self.columns)
 
     def _save(self) -> None:
         """Store the segment of the current week, if it got new snapshots."""
@@ -283,7 +309,7 @@ class _Feed:
             _replay(writer, snapshot)
         self.pending = deque()
         blob = writer.finish()
-        n_ok = sum(s == segments.STATUS_CODES["ok"] for s in writer.statuses)
+        n_ok = int(np.count_nonzero(writer.statuses == segments.STATUS_CODES["ok"]))
         self.store.save_segment_blob(self.source_id, self.segment, blob, writer.times, n_ok)
 
     def close(self) -> int:
@@ -297,11 +323,8 @@ class _Feed:
 def _replay(writer: segments.SegmentWriter, snapshot: segments.Snapshot) -> None:
     """Feed a stored snapshot (its arrays shared while unchanged) into ``writer``."""
     writer.begin(snapshot[0])
-    masks: dict[int, bytes] = {}
     for loc, minutes in snapshot[2].items():
-        if id(minutes) not in masks:
-            masks[id(minutes)] = writer.mask(minutes)
-        writer.put(loc, masks[id(minutes)])
+        writer.put_keyed(loc, minutes, lambda m=minutes: writer.positions(m))
     writer.end()
 
 

@@ -84,79 +84,149 @@ def encode(snapshots: list[Snapshot]) -> bytes:
 
 #: the added/removed minutes of a segment being written spill to a temporary file past this
 SPOOL_BYTES = 64 << 20
+#: slots (old and new) of one batch of changed states diffed at once
+BATCH_CELLS = 1 << 21
 
 
 class SegmentWriter:
     """Builds a segment one snapshot at a time, as ``encode`` would, in bounded memory.
 
-    A location's state is a bitmask over ``universe`` (the sorted minutes any state may
-    hold), so the writer keeps one small bitmask per location; the changes go to spool
-    files. ``begin(taken_at)``, ``put(location, mask)`` per present location, ``end()``;
-    ``finish()`` returns the segment bytes.
+    A state is a sorted array of positions into ``universe`` (the sorted minutes any state
+    may hold). ``begin(taken_at)``, ``put(location, positions)`` per present location,
+    ``end()``; ``finish()`` returns the segment bytes. A location given the very array
+    object it had in the previous snapshot is unchanged at no cost; other states are diffed
+    against their predecessors in batches, as bit matrices, and the changes go to spool files.
     """
 
     def __init__(self, universe: np.ndarray):
         self.universe = np.asarray(universe, dtype="<u4")
         self.n_bits = len(self.universe)
-        self.zero = bytes((self.n_bits + 7) // 8)
-        self.previous: dict[str, bytes] = {}
+        self.present: dict[str, tuple[object, np.ndarray]] = {}  # location -> (key, positions)
         self.index: dict[str, int] = {}
         self.times: list[str] = []
-        self.statuses = array("B")
+        self.statuses = np.empty(0, dtype=np.uint8)  # set by finish()
         self.rec = {k: array("i") for k in ("snap", "loc", "present", "add", "rem")}
         self.added = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
         self.removed = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
         self.seen: set[str] = set()
-        self._changes = 0
+        # states put since the last batch: new positions, and where the old ones are
+        self._new: list[np.ndarray] = []
+        self._snap, self._loc, self._old_row = array("i"), array("i"), array("i")
+        self._old: list[tuple[int, np.ndarray]] = []  # (batch row, old positions)
+        self._row_of: dict[str, int] = {}  # location -> its latest batch row
+        self._cells = 0
 
-    def mask(self, minutes: np.ndarray) -> bytes:
-        bits = np.zeros(self.n_bits, dtype=bool)
-        bits[np.searchsorted(self.universe, minutes)] = True
-        return np.packbits(bits).tobytes()
+    def positions(self, minutes: np.ndarray) -> np.ndarray:
+        """The positions in ``universe`` of sorted minutes (all of them in it)."""
+        return np.searchsorted(self.universe, minutes)
 
     def begin(self, taken_at: str) -> None:
         self.times.append(taken_at)
         self.seen = set()
-        self._changes = 0
 
-    def _record(self, loc: str, present: int, plus=None, minus=None) -> None:
-        rec = self.rec
-        rec["snap"].append(len(self.times) - 1)
-        rec["loc"].append(self.index.setdefault(loc, len(self.index)))
-        rec["present"].append(present)
-        for key, values, spool in (("add", plus, self.added), ("rem", minus, self.removed)):
-            rec[key].append(0 if values is None else len(values))
-            if values is not None and len(values):
-                deltas = values.copy()
-                deltas[1:] -= values[:-1]  # sorted: no wrap-around
-                spool.write(deltas.tobytes())
-        self._changes += 1
-
-    def put(self, loc: str, mask: bytes) -> bool:
+    def put(self, loc: str, positions: np.ndarray) -> bool:
         """Add a present location; False when it is already in this snapshot."""
+        seen = self.seen
+        if loc in seen:
+            return False
+        seen.add(loc)
+        old = self.present.get(loc)
+        if old is None or old[0] is not positions:
+            self._change(loc, positions, np.asarray(positions, dtype=np.int64), old)
+        return True
+
+    def put_run(self, locs: list[str], states: list[np.ndarray], new: list[int]) -> bool:
+        """``put`` of many locations, where only the rows ``new`` may have a state other
+        than the object their location had in the previous snapshot (if it was there);
+        False when a location repeats in this snapshot."""
+        seen, present = self.seen, self.present
+        before = len(seen)
+        seen.update(locs)
+        if len(seen) != before + len(locs):
+            return False
+        for i in new:
+            loc = locs[i]
+            self._change(loc, states[i], np.asarray(states[i], dtype=np.int64), present.get(loc))
+        absent = set(locs).difference(present)  # back, or seen first: recorded
+        if absent:
+            for i in (i for i, loc in enumerate(locs) if loc in absent):
+                self._change(locs[i], states[i], np.asarray(states[i], dtype=np.int64), None)
+        return True
+
+    def put_keyed(self, loc: str, key: object, positions) -> bool:
+        """``put`` where ``key`` stands for the state and ``positions()`` computes it only
+        when ``key`` is not the object this location had in the previous snapshot."""
         if loc in self.seen:
             return False
         self.seen.add(loc)
-        old = self.previous.get(loc)
-        if old == mask:
-            return True
-        o = np.frombuffer(old or self.zero, dtype=np.uint8)
-        n = np.frombuffer(mask, dtype=np.uint8)
-        plus = self.universe[np.unpackbits(n & ~o, count=self.n_bits).nonzero()[0]]
-        minus = self.universe[np.unpackbits(o & ~n, count=self.n_bits).nonzero()[0]]
-        self._record(loc, 1, plus, minus)
-        self.previous[loc] = mask
+        old = self.present.get(loc)
+        if old is None or old[0] is not key:
+            self._change(loc, key, np.asarray(positions(), dtype=np.int64), old)
         return True
 
+    def _change(self, loc: str, key: object, new: np.ndarray, old) -> None:
+        row = len(self._new)
+        self._new.append(new)
+        self._snap.append(len(self.times) - 1)
+        self._loc.append(self.index.setdefault(loc, len(self.index)))
+        # -2: the location was absent (it is recorded even with no slots)
+        before = self._row_of.get(loc, -1) if old is not None else -2
+        self._old_row.append(before)
+        if old is not None and before < 0:
+            self._old.append((row, old[1]))
+        self._row_of[loc] = row
+        self.present[loc] = (key, new)
+        self._cells += 2 * len(new) + 1
+        if self._cells >= BATCH_CELLS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Diff the batch's states against their predecessors and record the changes."""
+        k, n = len(self._new), self.n_bits
+        if not k:
+            return
+        # a state as keys row * n + position: every batch row's old and new keys sorted
+        olds: list[np.ndarray] = [_NONE] * k
+        for row, old in self._old:
+            olds[row] = old
+        old_row = np.frombuffer(self._old_row, dtype=np.int32)
+        for row in np.flatnonzero(old_row >= 0).tolist():
+            olds[row] = self._new[old_row[row]]
+        new_keys = _rows_of(self._new) * n + np.concatenate(self._new)
+        old_keys = _rows_of(olds) * n + np.concatenate(olds)
+        plus, minus = _sorted_difference(new_keys, old_keys)
+        n_add = np.bincount(plus // max(n, 1), minlength=k)
+        n_rem = np.bincount(minus // max(n, 1), minlength=k)
+        plus_c, minus_c = plus % max(n, 1), minus % max(n, 1)
+        keep = np.flatnonzero(((n_add + n_rem) > 0) | (old_row == -2))
+        rec = self.rec
+        rec["snap"].extend(np.frombuffer(self._snap, dtype=np.int32)[keep].tolist())
+        rec["loc"].extend(np.frombuffer(self._loc, dtype=np.int32)[keep].tolist())
+        rec["present"].extend([1] * len(keep))
+        rec["add"].extend(n_add[keep].tolist())
+        rec["rem"].extend(n_rem[keep].tolist())
+        self.added.write(_run_deltas(self.universe[plus_c], n_add).tobytes())
+        self.removed.write(_run_deltas(self.universe[minus_c], n_rem).tobytes())
+        self._new, self._old, self._row_of, self._cells = [], [], {}, 0
+        self._snap, self._loc, self._old_row = array("i"), array("i"), array("i")
+
     def end(self) -> None:
-        if len(self.previous) > len(self.seen):
-            for loc in [loc for loc in self.previous if loc not in self.seen]:
-                self._record(loc, 0)
-                del self.previous[loc]
-        first = len(self.times) == 1
-        self.statuses.append(STATUS_CODES["ok" if self._changes or first else "unchanged"])
+        if len(self.present) > len(self.seen):
+            snap = len(self.times) - 1
+            for loc in [loc for loc in self.present if loc not in self.seen]:
+                for key, value in (("snap", snap), ("present", 0), ("add", 0), ("rem", 0)):
+                    self.rec[key].append(value)
+                self.rec["loc"].append(self.index.setdefault(loc, len(self.index)))
+                del self.present[loc]
+                self._row_of.pop(loc, None)
 
     def finish(self) -> bytes:
+        self._flush()
+        changes = np.bincount(np.frombuffer(self.rec["snap"], dtype=np.int32),
+                              minlength=len(self.times))  # fmt: skip
+        changes[:1] += 1  # the first snapshot is never "unchanged"
+        self.statuses = np.where(changes > 0, STATUS_CODES["ok"], STATUS_CODES["unchanged"])
+        self.statuses = self.statuses.astype(np.uint8)
         names = sorted(self.index)
         order = np.empty(len(names), dtype=np.int32)
         for new, loc in enumerate(names):
@@ -165,7 +235,7 @@ class SegmentWriter:
                for k, v in self.rec.items()}  # fmt: skip
         arrays = {
             "ts": np.diff(_seconds(self.times), prepend=0),
-            "status": np.frombuffer(self.statuses, dtype=np.uint8),
+            "status": self.statuses,
             "locations": np.array(names, dtype=str),
             "rec_snap": rec["snap"],
             "rec_loc": order[rec["loc"]],
@@ -187,6 +257,42 @@ class SegmentWriter:
                     shutil.copyfileobj(spool, out, 1 << 20)
                 spool.close()
         return buf.getvalue()
+
+
+def _rows_of(states, rows=None) -> np.ndarray:
+    """The row index of each element of the concatenated ``states``."""
+    lengths = np.fromiter(map(len, states), dtype=np.int64, count=len(states))
+    return np.repeat(np.arange(len(states)) if rows is None else np.asarray(rows), lengths)
+
+
+_NONE = np.empty(0, dtype=np.int64)
+
+
+def _sorted_difference(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(new - old, old - new) of two sorted arrays of unique non-negative keys.
+
+    Tagged with their side and merged (a stable sort of two sorted runs is one linear
+    merge), a key in both arrays sits next to itself; the others are the differences.
+    """
+    merged = np.concatenate((old * 2, new * 2 + 1))
+    merged.sort(kind="stable")
+    key = merged >> 1
+    both = np.zeros(len(merged), dtype=bool)
+    same = key[1:] == key[:-1]
+    both[1:] |= same
+    both[:-1] |= same
+    single = merged[~both]
+    side = (single & 1).astype(bool)
+    return single[side] >> 1, single[~side] >> 1
+
+
+def _run_deltas(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Runs of sorted values (``counts`` each), each delta-encoded from its own first value."""
+    out = values.astype(np.int64)
+    out[1:] -= values[:-1]
+    starts = (np.cumsum(counts) - counts)[counts > 0]
+    out[starts] = values[starts]
+    return out.astype("<u4")
 
 
 def times_of(blob: bytes) -> list[str]:
