@@ -1,13 +1,18 @@
 """Per-row numbers of the published metrics for one source and week, vectorised.
 
-Rows are ``(taken_at, location_id, free minutes)`` in raw-file order. Only rows whose free set
-differs from the location's previous row do set work; every rule follows
-``docs/protocols/metrics.md`` of the shared folder (16-minute rule, first/last free slot,
-Q1 single free slot, Q2 variant counters, carried FREE/APPOINTED/previous bucket).
+Rows are ``(taken_at, location_id, free minutes)`` in raw-file order. A location's rows form
+runs of one unchanged free set (decoded states share the array while it is unchanged). Set
+work is done once per run: the slots that differ from the location's previous run come from
+a run x slot bit matrix per location, and each changed row's appointments and cancellations
+from those few slots; a row inside a run repeats its run's counts, looked up once per run and
+hour/day/week. Every rule follows ``docs/protocols/metrics.md`` of the shared folder
+(16-minute rule, first/last free slot, Q1 single free slot, Q2 variant counters, carried
+FREE/APPOINTED/previous bucket).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +29,12 @@ NAMES = (
 )
 _SHIFT = np.int64(1 << 32)
 _EMPTY = np.zeros(0, dtype=np.int64)
+_BIG = np.iinfo(np.int64).max
+#: cells of a source's run x slot matrices past which changes are found by binary search
+MATRIX_MAX = 1 << 27
+#: a per-location lookup over the minute range is used while it is at most this many
+#: times the number of slot values (a stray far-future slot falls back to sorting)
+SPAN_FACTOR = 8
 
 
 @dataclass
@@ -40,8 +51,105 @@ class SourceRows:
     keys: list[str]  # location ids of the source, index = row_loc values
     row_loc: np.ndarray
     bucket: np.ndarray  # 15-minute bucket of each row, minutes since 1970
-    stamp: list[str]  # raw taken_at of each row
-    values: np.ndarray  # (rows, len(NAMES)) int64
+    values: np.ndarray  # (len(NAMES), rows) int32
+
+
+@dataclass
+class Runs:
+    """A source's rows as runs of an unchanged free set per location."""
+
+    keys: list[str]  # location ids in first-seen order
+    row_loc: np.ndarray  # location index of each row
+    row_run: np.ndarray  # run of each row; runs are numbered location by location
+    bucket: np.ndarray  # 15-minute bucket of each row, minutes since 1970
+    runs: list[list[np.ndarray]]  # per location, the free minutes of each run in time order
+    run_row: np.ndarray  # first row of each run
+
+
+def build_runs(snapshots: Iterable[tuple[str, Mapping[str, np.ndarray]]]) -> Runs:
+    """Runs of ``(taken_at, {location: free minutes})`` items; rows in item order, then in
+    location order. A state with the previous item's locations costs only the locations
+    whose array object changed (decoded states share the unchanged arrays)."""
+    index: dict[str, int] = {}
+    runs: list[list[np.ndarray]] = []
+    run_rows: list[list[int]] = []
+    row_loc: list[int] = []
+    row_local: list[int] = []
+    stamps: list[str] = []
+    counts: list[int] = []
+    prev: Mapping[str, np.ndarray] = {}
+    locs: list[int] = []  # the item's rows: location index and run within the location
+    local: list[int] = []
+    slot: dict[str, int] = {}  # location -> its row within the item
+    for stamp, state in snapshots:
+        start = len(row_loc)
+        if state is not prev:
+            if state.keys() == prev.keys():
+                for loc in [loc for loc, arr in state.items() if arr is not prev[loc]]:
+                    li, arr = index[loc], state[loc]
+                    if not _same(runs[li][-1], arr):
+                        runs[li].append(arr)
+                        run_rows[li].append(start + slot[loc])
+                        local[slot[loc]] += 1
+            else:
+                locs, local, slot = [], [], {}
+                for loc in sorted(state):
+                    arr, li = state[loc], index.get(loc)
+                    if li is None:
+                        li = index[loc] = len(runs)
+                        runs.append([arr])
+                        run_rows.append([start + len(locs)])
+                    elif not _same(runs[li][-1], arr):
+                        runs[li].append(arr)
+                        run_rows[li].append(start + len(locs))
+                    slot[loc] = len(locs)
+                    locs.append(li)
+                    local.append(len(runs[li]) - 1)
+            prev = state
+        row_loc += locs
+        row_local += local
+        stamps.append(stamp)
+        counts.append(len(locs))
+    minute = np.array([s[:16] for s in stamps], dtype="datetime64[m]").astype(np.int64)
+    n_run = np.array([len(r) for r in runs], dtype=np.int64)
+    loc = np.array(row_loc, dtype=np.int64)
+    return Runs(
+        list(index),
+        loc,
+        (np.cumsum(n_run) - n_run)[loc] + np.array(row_local, dtype=np.int64),
+        np.repeat(minute // 15 * 15, counts),
+        runs,
+        np.array([i for r in run_rows for i in r], dtype=np.int64),
+    )
+
+
+def _same(old: np.ndarray, new: np.ndarray) -> bool:
+    if old is new:
+        return True
+    if len(old) != len(new):
+        return False
+    if old.dtype == new.dtype:
+        return old.tobytes() == new.tobytes()
+    return bool(np.array_equal(old, new))
+
+
+def source_rows(rows: list[tuple[str, str, np.ndarray]], carry: dict[str, LocState]) -> SourceRows:
+    """Metric numbers of every row; updates ``carry`` (keyed by location id) in place."""
+    runs = build_runs(row_items(rows))
+    return SourceRows(runs.keys, runs.row_loc, runs.bucket, metric_values(runs, carry))
+
+
+def row_items(rows: Iterable[tuple[str, str, np.ndarray]]) -> Iterator[tuple[str, dict]]:
+    """Rows as ``build_runs`` items: consecutive rows of one time with rising locations."""
+    stamp, state = None, {}
+    for t, loc, arr in rows:
+        if t != stamp or (state and loc <= next(reversed(state))):
+            if stamp is not None:
+                yield stamp, state
+            stamp, state = t, {}
+        state[loc] = arr
+    if stamp is not None:
+        yield stamp, state
 
 
 def _units(minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,23 +158,9 @@ def _units(minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return minutes // 60, day, (day + 3) // 7
 
 
-def _bounds(bucket: np.ndarray) -> list[np.ndarray]:
-    """Start minutes of relation 0..5 per family (h, d, w) for each bucket."""
-    h, d, w = _units(bucket)
-    n = np.arange(6)
-    return [
-        (h[:, None] + n) * 60,
-        (d[:, None] + n) * 1440,
-        ((w[:, None] + n) * 7 - 3) * 1440,
-    ]
-
-
-def _expand(segs: np.ndarray, offsets: np.ndarray, lens: np.ndarray) -> tuple:
-    """Element positions of the segments ``segs``: (owner index into segs, element index)."""
-    n = lens[segs]
-    owner = np.repeat(np.arange(len(segs)), n)
-    start = np.repeat(offsets[segs] - np.cumsum(n) + n, n)
-    return owner, start + np.arange(int(n.sum()))
+def _unit_start(fam: int, unit: np.ndarray) -> np.ndarray:
+    """First minute of hour / day / ISO-week ``unit``."""
+    return unit * 60 if fam == 0 else unit * 1440 if fam == 1 else (unit * 7 - 3) * 1440
 
 
 def _member(gkey: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -76,163 +170,243 @@ def _member(gkey: np.ndarray, query: np.ndarray) -> np.ndarray:
     return gkey[pos] == query
 
 
-def source_rows(rows: list[tuple[str, str, np.ndarray]], carry: dict[str, LocState]) -> SourceRows:
-    """Metric numbers of every row; updates ``carry`` (keyed by location id) in place."""
-    n_rows = len(rows)
-    loc_index: dict[str, int] = {}
-    last_arr: list[np.ndarray] = []
-    last_seg: list[int] = []
-    seg_arrays: list[np.ndarray] = []
-    row_loc = np.empty(n_rows, dtype=np.int64)
-    row_seg = np.empty(n_rows, dtype=np.int64)
-    row_prev = np.empty(n_rows, dtype=np.int64)
-    for i, (_, loc, arr) in enumerate(rows):
-        li = loc_index.setdefault(loc, len(loc_index))
-        if li == len(last_arr):
-            last_arr.append(arr)
-            last_seg.append(-1)
-            prev = -1
-        else:
-            prev = last_seg[li]
-            old = last_arr[li]
-            if old is arr or (len(old) == len(arr) and np.array_equal(old, arr)):
-                row_loc[i], row_seg[i], row_prev[i] = li, prev, prev
-                continue
-            last_arr[li] = arr
-        seg = len(seg_arrays)
-        seg_arrays.append(arr)
-        last_seg[li] = seg
-        row_loc[i], row_seg[i], row_prev[i] = li, seg, prev
-    keys = list(loc_index)
-    stamp = [r[0] for r in rows]
-    minute = np.array([s[:16] for s in stamp], dtype="datetime64[m]").astype(np.int64)
-    bucket = minute // 15 * 15
-    values = np.zeros((n_rows, len(NAMES)), dtype=np.int64)
-    if not n_rows:
-        return SourceRows(keys, row_loc, bucket, stamp, values)
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + n)`` for each start and length."""
+    ends = np.cumsum(lens)
+    return np.repeat(starts - ends + lens, lens) + np.arange(ends[-1] if len(ends) else 0)
 
-    lens = np.array([len(a) for a in seg_arrays], dtype=np.int64)
-    vals = np.concatenate(seg_arrays).astype(np.int64) if lens.sum() else _EMPTY
+
+@dataclass
+class _Slots:
+    """A source's runs flattened: slot values, their runs and their (location, slot) columns."""
+
+    run_loc: np.ndarray
+    run_local: np.ndarray
+    n_run: np.ndarray  # runs per location
+    lens: np.ndarray
+    offsets: np.ndarray
+    vals: np.ndarray  # as given (uint32 from the store)
+    run_lo: np.ndarray  # smallest / largest slot of each run (int64; BIG / -1 when empty)
+    run_hi: np.ndarray
+    col: np.ndarray  # column of each value; columns sorted by location, then minute
+    col_val: np.ndarray
+    col_base: np.ndarray  # first column of each location
+    n_col: np.ndarray
+
+
+def _slots(runs: list[list[np.ndarray]]) -> _Slots:
+    n_run = np.array([len(r) for r in runs], dtype=np.int64)
+    flat = [a for r in runs for a in r]
+    run_loc = np.repeat(np.arange(len(runs)), n_run)
+    run_base = np.cumsum(n_run) - n_run
+    run_local = np.arange(len(flat)) - run_base[run_loc]
+    lens = np.fromiter(map(len, flat), np.int64, len(flat))
     offsets = np.cumsum(lens) - lens
-    gkey = np.repeat(np.arange(len(lens), dtype=np.int64), lens) * _SHIFT + vals
-    if len(gkey) > 1 and not np.all(np.diff(gkey) > 0):
-        raise ValueError("free slots of a snapshot must be sorted and unique")
-    columns = np.unique(vals)
+    vals = np.concatenate(flat) if lens.sum() else _EMPTY
+    nonempty = lens > 0
+    run_lo = np.full(len(flat), _BIG, dtype=np.int64)
+    run_hi = np.full(len(flat), -1, dtype=np.int64)
+    run_lo[nonempty] = vals[offsets[nonempty]]
+    run_hi[nonempty] = vals[offsets[nonempty] + lens[nonempty] - 1]
+    if len(vals) > 1:
+        down = np.flatnonzero(vals[1:] <= vals[:-1]) + 1  # allowed only where a run starts
+        at = np.minimum(np.searchsorted(offsets, down), len(offsets) - 1)
+        if not (offsets[at] == down).all():
+            raise ValueError("free slots of a snapshot must be sorted and unique")
+    lo = np.minimum.reduceat(run_lo, run_base) if len(flat) else _EMPTY
+    hi = np.maximum.reduceat(run_hi, run_base) if len(flat) else _EMPTY
+    span = np.where(hi >= lo, hi - lo + 1, 0)
+    if span.sum() <= SPAN_FACTOR * (len(vals) + 512):
+        # a lookup over each location's minute range: mark the values, number the marks
+        span_base = np.cumsum(span) - span
+        pos = np.repeat((span_base - np.minimum(lo, hi))[run_loc], lens)
+        pos += vals
+        mark = np.zeros(int(span.sum()), dtype=bool)
+        mark[pos] = True
+        at = np.flatnonzero(mark)
+        lut = np.empty(len(mark), dtype=np.int32 if len(at) < 1 << 31 else np.int64)
+        lut[at] = np.arange(len(at))
+        col = lut[pos]
+        col_loc = np.searchsorted(span_base + span, at, side="right")
+        col_val = at - (span_base - lo)[col_loc]
+    else:
+        keys, col = np.unique(np.repeat(run_loc * _SHIFT, lens) + vals, return_inverse=True)
+        col_loc, col_val = keys // _SHIFT, keys % _SHIFT
+    n_col = np.bincount(col_loc, minlength=len(runs))
+    col_base = np.cumsum(n_col) - n_col
+    return _Slots(run_loc, run_local, n_run, lens, offsets, vals, run_lo, run_hi, col, col_val,
+                  col_base, n_col)  # fmt: skip
 
-    # free_dates and free_dates_X: searchsorted of relation bounds inside each row's segment
-    values[:, 3] = lens[row_seg]
-    for fam, bounds in enumerate(_bounds(bucket)):
-        pos = np.searchsorted(gkey, row_seg[:, None] * _SHIFT + bounds)
-        values[:, 4 + 5 * fam : 9 + 5 * fam] = np.diff(pos, axis=1)
 
-    first = row_prev < 0
-    changed = ~first & (row_seg != row_prev)
-    if len(columns):
-        values[:, 0] = changed
+def _changes(s: _Slots) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slots that differ from the location's previous run: (later run, column, added),
+    ordered by run, then minute."""
+    cells = s.n_run * s.n_col
+    if cells.sum() > MATRIX_MAX:
+        return _changes_searched(s)
+    base = np.cumsum(cells) - cells
+    run_base = np.cumsum(s.n_run) - s.n_run
+    n_col = s.n_col[s.run_loc]
+    # matrix cell of (run, column): base + local run * n_col + column - col_base
+    first = (base - s.col_base)[s.run_loc] + s.run_local * n_col
+    bits = np.zeros(int(cells.sum()), dtype=bool)
+    cell = np.repeat(first, s.lens)
+    cell += s.col
+    bits[cell] = True
+    diff = np.zeros(len(bits), dtype=bool)
+    for li in np.flatnonzero((s.n_run > 1) & (s.n_col > 0)):
+        b, n, c = base[li], cells[li], s.n_col[li]
+        np.not_equal(bits[b + c : b + n], bits[b : b + n - c], out=diff[b + c : b + n])
+    at = np.flatnonzero(diff)
+    loc = np.searchsorted(base + cells, at, side="right")
+    local, c = np.divmod(at - base[loc], s.n_col[loc])
+    return run_base[loc] + local, s.col_base[loc] + c, bits[at]
+
+
+def _changes_searched(s: _Slots) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_changes`` by binary search of each slot in the neighbouring runs."""
+    gkey = np.repeat(np.arange(len(s.lens)) * _SHIFT, s.lens) + s.vals
+    last = s.run_local == s.n_run[s.run_loc] - 1
+    new = np.flatnonzero(np.repeat(s.run_local > 0, s.lens) & ~_member(gkey, gkey - _SHIFT))
+    gone = np.flatnonzero(np.repeat(~last, s.lens) & ~_member(gkey, gkey + _SHIFT))
+    run = np.r_[
+        np.searchsorted(s.offsets, new, side="right") - 1,
+        np.searchsorted(s.offsets, gone, side="right"),
+    ]
+    col = np.r_[s.col[new], s.col[gone]]
+    order = np.lexsort((col, run))
+    return run[order], col[order], np.r_[np.ones(len(new), bool), np.zeros(len(gone), bool)][order]
+
+
+def metric_values(r: Runs, carry: dict[str, LocState]) -> np.ndarray:
+    """(len(NAMES), rows) numbers of ``r``; updates ``carry`` (keyed by location id)."""
+    n_rows = len(r.row_loc)
+    values = np.zeros((len(NAMES), n_rows), dtype=np.int32)
+    if not n_rows:
+        return values
+    s = _slots(r.runs)
+    bucket, row_run = r.bucket, r.row_run
+    n_loc = len(r.keys)
+    run_base = np.cumsum(s.n_run) - s.n_run
+    first_row = r.run_row[run_base]
+    d_run, d_col, d_add = _changes(s)
+
+    values[0, r.run_row[s.run_local > 0]] = 1
+    values[3] = s.lens[row_run]
+    order = np.argsort(r.row_loc, kind="stable")  # rows location by location, in time
+    _window_counts(values, s, row_run, bucket, order)
 
     # countable rows: previous bucket of the location less than 16 minutes before
     prev_bucket = np.full(n_rows, np.iinfo(np.int64).min // 2, dtype=np.int64)
-    order = np.lexsort((np.arange(n_rows), row_loc))
-    same = np.r_[False, row_loc[order][1:] == row_loc[order][:-1]]
-    prev_bucket[order[same]] = bucket[order][:-1][same[1:]]
-    stale: list[np.ndarray] = []
-    firsts = np.flatnonzero(first)
-    for i in firsts:
-        st = carry.get(keys[row_loc[i]])
+    prev_bucket[order[1:]] = bucket[order[:-1]]
+    prev_bucket[first_row] = np.iinfo(np.int64).min // 2
+    st_in = [carry.get(k) for k in r.keys]
+    for li, st in enumerate(st_in):
         if st is not None and st.bucket is not None:
-            prev_bucket[i] = st.bucket
+            prev_bucket[first_row[li]] = st.bucket
     countable = bucket - prev_bucket < 16
 
-    # per-location carried sets
-    f_in, a_in = [], []
-    for loc in keys:
-        st = carry.get(loc)
-        f = st.free.astype(np.int64) if st is not None else _EMPTY
-        f_in.append(f)
-        a_in.append(st.appointed.astype(np.int64) if st is not None else _EMPTY)
-        stale.append(f[~np.isin(f, columns, assume_unique=True)])
-    big = np.iinfo(np.int64).max
-    stale_lo = np.array([s[0] if len(s) else big for s in stale], dtype=np.int64)
-    stale_hi = np.array([s[-1] if len(s) else -1 for s in stale], dtype=np.int64)
-
-    # changed rows: elements added and removed against the previous segment
-    ch = np.flatnonzero(changed)
-    owner, el = _expand(row_seg[ch], offsets, lens)
-    added_row = ch[owner][~_member(gkey, row_prev[ch][owner] * _SHIFT + vals[el])]
-    added_val = vals[el][~_member(gkey, row_prev[ch][owner] * _SHIFT + vals[el])]
-    owner, el = _expand(row_prev[ch], offsets, lens)
-    gone = ~_member(gkey, row_seg[ch][owner] * _SHIFT + vals[el])
-    rem_row, rem_val = ch[owner][gone], vals[el][gone]
-    padded = np.r_[vals, 0]
-    seg_lo = np.where(lens > 0, padded[offsets], big)
-    seg_hi = np.where(lens > 0, padded[np.maximum(offsets + lens - 1, 0)], -1)
-    row_lo = np.minimum(seg_lo[row_seg], stale_lo[row_loc])
-    row_hi = np.maximum(seg_hi[np.maximum(row_prev, 0)], stale_hi[row_loc])
-
-    # first rows of the week: walk against the carried state
-    canc = np.zeros(n_rows, dtype=np.int64)
-    seen_keys = []
-    r0_rows, r0_vals = [], []
-    for i in firsts:
-        li = int(row_loc[i])
-        cur = vals[offsets[row_seg[i]] : offsets[row_seg[i]] + lens[row_seg[i]]]
-        f, a = f_in[li], a_in[li]
-        canc[i] = np.isin(cur, a, assume_unique=True).sum()
-        gone0 = f[np.isin(f, columns, assume_unique=True) & ~np.isin(f, cur, assume_unique=True)]
-        r0_rows.append(np.full(len(gone0), i, dtype=np.int64))
-        r0_vals.append(gone0)
-        row_hi[i] = f[-1] if len(f) else -1
-        seen_keys.append(li * _SHIFT + np.union1d(np.union1d(f, a), cur))
-    seen = np.unique(np.concatenate(seen_keys)) if seen_keys else _EMPTY
+    # carried sets; stale = carried FREE slots that are no column of this week
+    f_in = [st.free.astype(np.int64) if st is not None else _EMPTY for st in st_in]
+    a_in = [st.appointed.astype(np.int64) if st is not None else _EMPTY for st in st_in]
+    columns = np.unique(s.col_val) if any(len(f) for f in f_in) else _EMPTY
+    stale = [f[~np.isin(f, columns, assume_unique=True)] if len(f) else f for f in f_in]
+    stale_lo = np.array([x[0] if len(x) else _BIG for x in stale], dtype=np.int64)
+    stale_hi = np.array([x[-1] if len(x) else -1 for x in stale], dtype=np.int64)
 
     # cancellations: a slot free again that was free (or appointed) before
-    akey = row_loc[added_row] * _SHIFT + added_val
-    srt = np.lexsort((added_row, akey))
-    dup = np.r_[False, akey[srt][1:] == akey[srt][:-1]]
-    is_canc = np.empty(len(akey), dtype=bool)
-    is_canc[srt] = dup | _member(seen, akey[srt])
-    canc += np.bincount(added_row[is_canc], minlength=n_rows)
-    values[:, 2] = np.where(countable, canc, 0)
+    a_run, a_col = d_run[d_add], d_col[d_add]
+    first_add = np.full(len(s.col_val), len(s.lens), dtype=np.int64)
+    np.minimum.at(first_add, a_col, a_run)
+    in_first = np.zeros(len(s.col_val), dtype=bool)
+    first_runs = run_base[s.n_run > 0]
+    in_first[s.col[_ranges(s.offsets[first_runs], s.lens[first_runs])]] = True
+    seen = in_first[a_col] | (a_run > first_add[a_col])
+    if any(len(f) or len(a) for f, a in zip(f_in, a_in, strict=True)):
+        old = [
+            i * _SHIFT + np.union1d(f, a) for i, (f, a) in enumerate(zip(f_in, a_in, strict=True))
+        ]
+        seen |= _member(np.concatenate(old), s.run_loc[a_run] * _SHIFT + s.col_val[a_col])
+    canc = np.bincount(r.run_row[a_run[seen]], minlength=n_rows)
 
-    # appointments: vanished slots that are not the first/last free one (or the only one)
-    a_row = np.concatenate([rem_row, *r0_rows])
-    a_val = np.concatenate([rem_val, *r0_vals])
-    keep = countable[a_row] & ((a_val > row_lo[a_row]) == (a_val < row_hi[a_row]))
-    a_row, a_val = a_row[keep], a_val[keep]
-    srt = np.lexsort((a_val, a_row))
-    a_row, a_val = a_row[srt], a_val[srt]
-    values[:, 1] = np.bincount(a_row, minlength=n_rows)
-    _variant_counts(values, a_row, a_val, bucket)
-    _carry_out(keys, row_loc, f_in, a_in, stale, bucket, carry, vals, offsets, lens, row_seg)
-    return SourceRows(keys, row_loc, bucket, stamp, values)
+    # appointments: vanished slots that are not the first/last free one (or the only one),
+    # grouped by run: a run's first row is the row that saw its slots vanish
+    g_run = d_run[~d_add]
+    g_loc = s.run_loc[g_run]
+    runs = [g_run]
+    gone = [s.col_val[d_col[~d_add]]]
+    lo = [np.minimum(s.run_lo[g_run], stale_lo[g_loc])]
+    hi = [np.maximum(s.run_hi[g_run - 1], stale_hi[g_loc])]
+    # first rows of the week: walk against the carried state
+    carried = np.flatnonzero([len(f) > 0 or len(a) > 0 for f, a in zip(f_in, a_in, strict=True)])
+    for li in carried:
+        i, f, a, k = first_row[li], f_in[li], a_in[li], run_base[li]
+        cur = s.vals[s.offsets[k] : s.offsets[k] + s.lens[k]]
+        canc[i] += np.isin(cur, a, assume_unique=True).sum()
+        lost = f[np.isin(f, columns, assume_unique=True) & ~np.isin(f, cur, assume_unique=True)]
+        runs.append(np.full(len(lost), k, dtype=np.int64))
+        gone.append(lost)
+        lo.append(np.full(len(lost), min(cur[0] if len(cur) else _BIG, stale_lo[li])))
+        hi.append(np.full(len(lost), f[-1] if len(f) else -1))
+    values[2] = np.where(countable, canc, 0)
+    a_run, a_val, lo, hi = (np.concatenate(x) for x in (runs, gone, lo, hi))
+    if len(carried):  # each part is sorted by run, then minute
+        srt = np.argsort(a_run, kind="stable")
+        a_run, a_val, lo, hi = a_run[srt], a_val[srt], lo[srt], hi[srt]
+    a_row = r.run_row[a_run]
+    keep = countable[a_row] & ((a_val > lo) == (a_val < hi))
+    a_run, a_val, a_row = a_run[keep], a_val[keep], a_row[keep]
+    values[1] = np.bincount(a_row, minlength=n_rows)
+    _variant_counts(values, a_run, a_val, a_row, bucket)
+
+    # carried out: FREE = last free set + stale; APPOINTED = once free, not free at the end
+    last_runs = run_base + s.n_run - 1
+    in_last = np.zeros(len(s.col_val), dtype=bool)
+    in_last[s.col[_ranges(s.offsets[last_runs], s.lens[last_runs])]] = True
+    not_last = np.flatnonzero(~in_last)
+    appointed = np.split(s.col_val[not_last], np.searchsorted(not_last, s.col_base[1:]))
+    last_row = order[np.cumsum(np.bincount(r.row_loc, minlength=n_loc)) - 1]
+    for li, loc in enumerate(r.keys):
+        free = r.runs[li][-1].astype(np.int64)
+        if len(f_in[li]) or len(a_in[li]):
+            free = np.union1d(free, stale[li])
+            once = s.col_val[s.col_base[li] : s.col_base[li] + s.n_col[li]]
+            once = np.unique(np.concatenate([a_in[li], f_in[li], once]))
+            appointed[li] = np.setdiff1d(once, free, assume_unique=True)
+        carry[loc] = LocState(free, appointed[li], int(bucket[last_row[li]]))
+    return values
 
 
-def _variant_counts(values, a_row, a_val, bucket) -> None:
-    """appointments_X as published (Q2): only the run of the row's last counted appointment."""
-    if not len(a_row):
+def _window_counts(values, s: _Slots, row_run, bucket, order) -> None:
+    """free_dates_X: slots of the row's run per relation, once per run and hour/day/week."""
+    gkey = np.repeat(np.arange(len(s.lens)) * _SHIFT, s.lens)
+    gkey += s.vals
+    run, minute = row_run[order], bucket[order]
+    other_run = np.r_[True, run[1:] != run[:-1]]
+    out = np.empty((15, len(order)), dtype=values.dtype)
+    for fam, (unit, step) in enumerate(zip(_units(minute), (60, 1440, 10080), strict=True)):
+        new = np.flatnonzero(other_run | np.r_[True, unit[1:] != unit[:-1]])
+        first = run[new] * _SHIFT + _unit_start(fam, unit[new])
+        pos = np.searchsorted(gkey, first[:, None] + np.arange(0, 6 * step, step))
+        counts = np.diff(pos, axis=1).T
+        out[5 * fam : 5 * fam + 5] = np.repeat(counts, np.diff(new, append=len(order)), axis=1)
+    values[4:19, order] = out
+
+
+def _variant_counts(values, a_run, a_val, a_row, bucket) -> None:
+    """appointments_X as published (Q2): only the run of the row's last counted appointment.
+
+    The counted appointments come grouped by run (one row each), in minute order."""
+    if not len(a_run):
         return
-    last = np.r_[a_row[1:] != a_row[:-1], True]
+    head = np.r_[True, a_run[1:] != a_run[:-1]]
+    group = np.cumsum(head) - 1
+    last = np.r_[head[1:], True]
     rows = a_row[last]
     for fam, (slot_u, buck_u) in enumerate(zip(_units(a_val), _units(bucket), strict=True)):
         rel = slot_u - buck_u[a_row]
-        last_rel = np.zeros(len(bucket), dtype=np.int64)
-        last_rel[rows] = rel[last]
-        run = np.bincount(a_row[rel == last_rel[a_row]], minlength=len(bucket))
+        last_rel = rel[last]
+        run = np.bincount(group[rel == last_rel[group]], minlength=len(rows))
         for n in range(5):
-            hit = rows[last_rel[rows] == n]
-            values[hit, 19 + 5 * fam + n] = run[hit]
-
-
-def _carry_out(keys, row_loc, f_in, a_in, stale, bucket, carry, vals, offsets, lens, seg):
-    """FREE = last free set + stale; APPOINTED = everything once free and not free at the end."""
-    last_row = np.full(len(keys), -1, dtype=np.int64)
-    last_row[row_loc] = np.arange(len(row_loc))
-    ever: list[list[np.ndarray]] = [[] for _ in keys]
-    for s in np.unique(np.stack([row_loc, seg], axis=1), axis=0):
-        ever[s[0]].append(vals[offsets[s[1]] : offsets[s[1]] + lens[s[1]]])
-    for li, loc in enumerate(keys):
-        i = last_row[li]
-        cur = vals[offsets[seg[i]] : offsets[seg[i]] + lens[seg[i]]]
-        once = np.unique(np.concatenate([a_in[li], f_in[li], *ever[li]]))
-        appointed = np.setdiff1d(once, np.union1d(cur, stale[li]), assume_unique=True)
-        carry[loc] = LocState(np.union1d(cur, stale[li]), appointed, int(bucket[i]))
+            hit = last_rel == n
+            values[19 + 5 * fam + n, rows[hit]] = run[hit]

@@ -17,8 +17,17 @@ import polars as pl
 
 from ..exchange.archive import write_tar_gz
 from ..store import Store
-from ..store.weeks import week_rows, weeks_of_sources
-from .metric_rows import NAMES, SPANS, LocState, source_rows
+from ..store.weeks import BUCKETED_FAMILIES, week_bounds, week_rows, weeks_of_sources
+from .metric_rows import (
+    NAMES,
+    SPANS,
+    LocState,
+    Runs,
+    SourceRows,
+    build_runs,
+    metric_values,
+    row_items,
+)
 
 #: member order of a published metrics week
 FILES = (
@@ -51,18 +60,10 @@ def published_metrics(
     like the first week of a reference run). Files are empty when the week has no rows.
     """
     carry_out: Carry = dict(carry or {})
-    parts = []
-    for sid, family in sorted(_families(source_ids).items()):
-        found = week_rows(store, sid, family, year, week)
-        rows = [(d, loc, found[(d, loc)]) for d, loc in sorted(found)]
-        state = dict(carry_out.get(sid, {}))
-        parts.append((sid, source_rows(rows, state)))
-        carry_out[sid] = state
-    parts = [(sid, p) for sid, p in parts if len(p.bucket)]
+    parts = _source_rows(store, _families(source_ids), year, week, carry_out)
     if not parts:
         return {}, carry_out
     bucket = np.concatenate([p.bucket for _, p in parts])
-    values = np.concatenate([p.values for _, p in parts])
     key_names = [f"{sid}/{k}" for sid, p in parts for k in p.keys]
     shift = np.cumsum([0] + [len(p.keys) for _, p in parts])[:-1]
     row_key = np.concatenate([p.row_loc + s for (_, p), s in zip(parts, shift, strict=True)])
@@ -85,28 +86,123 @@ def published_metrics(
 
     n_b, n_k = len(buckets), len(names)
     cell = row_b * n_k + col_of_key[row_key]
-    sums = np.zeros((n_b * n_k, len(NAMES)), dtype=np.int64)
-    np.add.at(sums, cell, values)
-    filled = np.bincount(cell, minlength=n_b * n_k).reshape(n_b, n_k) > 0
-    stamps = np.char.add(
-        np.char.replace(buckets.astype("datetime64[m]").astype(str), "T", " "), ":00"
-    )
-    files = {}
-    for m, name in enumerate(NAMES):
-        grid = np.where(filled, sums[:, m].reshape(n_b, n_k).astype(np.float64), np.nan)
-        files[f"{name}.csv"] = _csv(stamps, names, grid)
+    filled = np.flatnonzero(np.bincount(cell, minlength=n_b * n_k))
+    at = np.empty(n_b * n_k, dtype=np.int64)
+    at[filled] = np.arange(len(filled))
+    grids = np.zeros((len(NAMES), len(filled)), dtype=np.int32)
+    start = 0
+    for _, p in parts:  # each source's rows straight into their cells
+        into = at[cell[start : start + len(p.bucket)]]
+        start += len(p.bucket)
+        if len(filled) == len(cell):
+            grids[:, into] = p.values
+        else:  # Q4: rows of one location in one bucket add up
+            for m, row in enumerate(p.values):
+                np.add.at(grids[m], into, row)
+    stamps = [str(b).replace("T", " ") + ":00" for b in buckets.astype("datetime64[m]")]
+    files = dict(zip((f"{n}.csv" for n in NAMES), _csv(stamps, names, filled, grids), strict=True))
     for s in SPANS:
         files[f"cancellations_{s}.csv"] = files[f"appointments_{s}.csv"]
     return {f"{n}.csv": files[f"{n}.csv"] for n in FILES}, carry_out
 
 
-def _csv(stamps: np.ndarray, names: list[str], grid: np.ndarray) -> bytes:
-    """pandas-like CSV: ``\\n`` line ends, minimal quoting, empty cell for no row."""
-    frame = pl.from_numpy(grid, schema=names, orient="row").with_columns(
-        pl.all().fill_nan(None).cast(pl.Int64)
-    )
-    frame = frame.insert_column(0, pl.Series("date", stamps.tolist(), dtype=pl.String))
+def _source_rows(
+    store: Store, families: dict[str, str | None], year: int, week: int, carry_out: Carry
+) -> list[tuple[str, SourceRows]]:
+    """The sources with rows this week, in source order, counted."""
+    read = []
+    for sid, family in sorted(families.items()):
+        carry_out[sid] = dict(carry_out.get(sid, {}))
+        read.append((sid, week_runs(store, sid, family, year, week)))
+    values = [metric_values(rows, carry_out[sid]) for sid, rows in read]
+    return [
+        (sid, SourceRows(runs.keys, runs.row_loc, runs.bucket, v))
+        for (sid, runs), v in zip(read, values, strict=True)
+        if len(runs.bucket)
+    ]
+
+
+def _csv(stamps: list[str], names: list[str], cells: np.ndarray, grids: np.ndarray) -> list[bytes]:
+    """pandas-like CSVs, one per row of ``grids`` (the numbers of the filled ``cells``,
+    bucket-major): ``\\n`` line ends, minimal quoting, integers, empty cell for no row."""
+    header = pl.DataFrame(schema=["date", *names]).write_csv(line_terminator="\n").encode()
+    lead = np.frombuffer("".join(stamps).encode(), dtype=np.uint8)
+    n_b, n_k = len(stamps), len(names)
+    if len(lead) != 19 * n_b or (grids.size and grids.min() < 0):
+        return [_csv_polars(stamps, names, cells, v) for v in grids]
+    # every filled cell 0 first: a cell is its comma and digit, a line's first cell also
+    # carries the stamp and the previous line's newline
+    width = np.ones(n_b * n_k, dtype=np.int64)
+    width[cells] += 1
+    width[::n_k] += 20
+    width[0] -= 1
+    ends = np.cumsum(width) - 1
+    zero = np.full(ends[-1] + 2, ord(","), dtype=np.uint8)
+    zero[ends[cells]] = ord("0")
+    start = ends[::n_k] - width[::n_k] + 1
+    start[1:] += 1
+    zero[start[1:] - 1] = zero[-1] = ord("\n")
+    zero[start[:, None] + np.arange(19)] = lead.reshape(n_b, 19)
+    zero_at = ends[cells]
+
+    def one(v: np.ndarray) -> bytes:
+        """The zero file with the nonzero cells written in (longer ones widen it)."""
+        nz = np.flatnonzero(v)
+        q, at = v[nz], zero_at[nz]
+        wider = _digits(q) - 1
+        if wider.any():
+            count = np.ones(len(zero), dtype=np.intp)
+            count[at] += wider
+            buf = np.repeat(zero, count)
+            at = at + np.cumsum(wider)
+        else:
+            buf = zero.copy()
+        q = q.astype(np.uint32) if q.max(initial=0) < 1 << 32 else q
+        while len(q):  # digits from the last one
+            tens = q // 10
+            buf[at] = 48 + (q - tens * 10)
+            more = np.flatnonzero(tens)
+            q, at = tens[more], at[more] - 1
+        return header + buf.tobytes()
+
+    return [one(grid) for grid in grids]
+
+
+def _digits(v: np.ndarray) -> np.ndarray:
+    n = np.ones(len(v), dtype=np.int64)
+    p = 10
+    while len(v) and p <= v.max():
+        n += v >= p
+        p *= 10
+    return n
+
+
+def _csv_polars(stamps: list[str], names: list[str], cells: np.ndarray, v: np.ndarray) -> bytes:
+    """The same CSV through polars (stamps of another width, negative numbers)."""
+    grid = np.full(len(stamps) * len(names), np.nan)
+    grid[cells] = v
+    frame = pl.from_numpy(grid.reshape(len(stamps), -1), schema=names, orient="row")
+    frame = frame.with_columns(pl.all().fill_nan(None).cast(pl.Int64))
+    frame = frame.insert_column(0, pl.Series("date", stamps, dtype=pl.String))
     return frame.write_csv(line_terminator="\n").encode()
+
+
+def week_runs(store: Store, source_id: str, family: str | None, year: int, week: int) -> Runs:
+    """The rows of ``week_rows`` as runs, read straight from ``store.states`` (bucketed
+    families and two snapshots of one time, which ``week_rows`` merges, go through it)."""
+    if not BUCKETED_FAMILIES.get(family or ""):
+        start, end = (t.strftime("%Y-%m-%d %H:%M:%S") for t in week_bounds(year, week))
+        items: list = []
+        last = ""
+        for taken_at, _, state in store.states(source_id, start, end):
+            if taken_at <= last:
+                break
+            items.append((taken_at, state))
+            last = taken_at
+        else:
+            return build_runs(items)
+    found = week_rows(store, source_id, family, year, week)
+    return build_runs(row_items((d, loc, found[(d, loc)]) for d, loc in sorted(found)))
 
 
 def write_metrics_week(
