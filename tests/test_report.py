@@ -51,3 +51,53 @@ def test_sources_without_data_in_the_range_get_no_chart(tmp_path, synthetic_slic
     names = {p.name for p in (tmp_path / "all" / "charts").iterdir()}
     assert "source-jena.png" in names and not any("ghost" in n for n in names)
     assert not any(n.startswith("source-") for n in os.listdir(tmp_path / "none" / "charts"))
+
+
+def test_progress_callback_sees_every_chart_once(tmp_path, synthetic_slice):
+    calls = []
+    with SQLiteStore(tmp_path / "x.db") as store:
+        list(import_paths(store, [synthetic_slice]))
+        write_report(
+            store,
+            load_catalog(),
+            store.source_ids(),
+            tmp_path / "r",
+            progress=lambda *a: calls.append(a),
+        )
+    read = [c[1:] for c in calls if c[0] == "read"]
+    assert read == [(0, 3, ""), (1, 3, "events"), (2, 3, "insights per source"),
+                    (3, 3, "insights per city")]  # fmt: skip
+    drawn = [c[1:] for c in calls if c[0] == "charts"]
+    pngs = sorted(p.stem for p in (tmp_path / "r" / "charts").glob("*.png"))
+    total = len(pngs)
+    assert drawn[0] == (0, total, "")
+    assert [d for d, _, _ in drawn[1:]] == list(range(1, total + 1))
+    assert {t for _, t, _ in drawn} == {total}
+    names = [name for _, _, name in drawn[1:]]
+    assert sorted(names) == pngs  # every chart once
+    assert {c[0] for c in calls} == {"read", "charts"}
+
+
+def test_report_cli_progress_bar_on_stderr_only(tmp_path, synthetic_slice, monkeypatch):
+    from click.testing import CliRunner
+
+    from office_schedule.cli import main
+
+    db = str(tmp_path / "x.db")
+    runner = CliRunner()
+    assert runner.invoke(main, ["import", "--db", db, str(synthetic_slice)]).exit_code == 0
+
+    def report(*extra: str):
+        result = runner.invoke(main, ["report", "--db", db, "--out", str(tmp_path / "o"), *extra])
+        assert result.exit_code == 0, result.output
+        return result.stdout, result.stderr
+
+    plain = report()  # stderr is no terminal here: no bar
+    assert plain[1] == "" and plain[0] == f"wrote {tmp_path / 'o' / 'index.html'}\n"
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat stderr as a terminal
+    out, err = report()
+    assert out == plain[0]
+    assert "reading" in err and "charts" in err
+    charts = len(list((tmp_path / "o" / "charts").glob("*.png")))
+    assert f"{charts}/{charts}" in err and "3/3" in err
+    assert report("-q") == plain

@@ -54,7 +54,7 @@ import numpy as np
 import polars as pl
 
 from .cutoffs import Cutoff, cutoff_at, expired_mask, learn_cutoffs
-from .series import Track, location_tracks, to_minutes
+from .series import Track, iter_location_tracks, to_minutes
 from .series import as_array as _as_array
 
 SCHEMA = {
@@ -84,7 +84,8 @@ def _columns(locations: list[str], counts: list[int], d, s, k) -> pl.DataFrame:
             "detected": pl.Series(d * 60_000_000).cast(pl.Datetime("us")),
             "slot": pl.Series(s * 60_000_000).cast(pl.Datetime("us")),
             "lead_minutes": pl.Series(s - d),
-            "event": pl.Series(KINDS[k], dtype=pl.Utf8),
+            # gathered from the four names: ``KINDS[k]`` would be a 36-byte numpy string per row
+            "event": pl.Series(KINDS.tolist(), dtype=pl.Utf8).gather(k),
         }
     )
 
@@ -470,32 +471,38 @@ def store_events(
     each location's booking cutoff from the same snapshots first.
     """
     opts = _options(**options) if rule != "reference" else {}
-    sources, locations, counts, parts = [], [], [], []
+    frames = []
     for sid in source_ids:
-        for loc, track in location_tracks(store, sid, start, end).items():
+        # one source's events at a time, one location's Track at a time: a long range holds
+        # the events, not every Track nor a copy of all events while the frame is made
+        locations, counts, parts = [], [], []
+        for loc, track in iter_location_tracks(store, sid, start, end):
             if rule == "reference":
                 arrays = _reference(track.pairs())
             else:
                 det = _Detector(track, learn_cutoffs(track), opts).run()
                 arrays = _sorted(*det.arrays())
+                del det
+            del track
             if len(arrays[0]):
-                sources.append(sid)
                 locations.append(loc)
                 counts.append(len(arrays[0]))
                 parts.append(arrays)
-    if not parts:
+        if parts:
+            d, s, k = (np.concatenate(col) for col in zip(*parts, strict=True))
+            del parts
+            df = _columns(locations, counts, d, s, k)
+            frames.append(df.select(pl.lit(sid, dtype=pl.Utf8).alias("source_id"), *SCHEMA))
+    if not frames:
         return pl.DataFrame(schema={"source_id": pl.Utf8, **SCHEMA})
-    d, s, k = (np.concatenate(col) for col in zip(*parts, strict=True))
-    df = _columns(locations, counts, d, s, k)
-    names = pl.Series(sources, dtype=pl.Utf8).gather(np.repeat(np.arange(len(sources)), counts))
-    return df.select(names.alias("source_id"), *SCHEMA)
+    return pl.concat(frames, rechunk=False)
 
 
 def store_cutoffs(store, source_ids: Iterable[str], start: str = "", end: str = "9999"):
     """The learned cutoffs of every location: one row per location and period."""
     rows = []
     for sid in source_ids:
-        for loc, track in location_tracks(store, sid, start, end).items():
+        for loc, track in iter_location_tracks(store, sid, start, end):
             for c in learn_cutoffs(track):
                 rows.append(
                     (sid, loc, c.describe(), c.lead, c.day[0] if c.day else None,

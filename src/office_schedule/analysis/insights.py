@@ -44,23 +44,25 @@ def _distinct(arrays: list[np.ndarray]) -> int:
 
 def _offered(store, source_ids: Iterable[str], start: str, end: str) -> pl.DataFrame:
     """Distinct free slots seen per location and snapshot day."""
-    runs: dict[tuple[str, str, int], list[np.ndarray]] = {}
-    last: dict[tuple[str, str, int], np.ndarray] = {}
+    rows: list[tuple[str, str, int, int]] = []
     for sid in source_ids:
-        snaps = list(store.states(sid, start, end))
-        days = (minutes_of([taken_at for taken_at, _, _ in snaps]) // _DAY).tolist()
-        last_locs = last_day = None
-        for (_taken_at, _status, locs), day in zip(snaps, days, strict=True):
-            if locs is last_locs and day == last_day:  # the store hands back the same dict ...
+        # one day of one source at a time: a year of snapshots is never held
+        runs: dict[str, list[np.ndarray]] = {}
+        last: dict[str, np.ndarray] = {}
+        last_locs = day = None
+        for taken_at, _status, locs in store.states(sid, start, end):
+            if taken_at[:10] != day:
+                rows += _day_rows(sid, day, runs)
+                runs, last, last_locs, day = {}, {}, None, taken_at[:10]
+            if locs is last_locs:  # the store hands back the same dict ...
                 continue
-            last_locs, last_day = locs, day
+            last_locs = locs
             for loc, arr in locs.items():
-                key = (sid, loc, day)
-                if last.get(key) is arr:  # ... and the same array while a location is unchanged
+                if last.get(loc) is arr:  # ... and the same array while a location is unchanged
                     continue
-                last[key] = arr
-                runs.setdefault(key, []).append(arr)
-    rows = [(s, loc, d * _DAY * 60_000_000, _distinct(v)) for (s, loc, d), v in runs.items()]
+                last[loc] = arr
+                runs.setdefault(loc, []).append(arr)
+        rows += _day_rows(sid, day, runs)
     return pl.DataFrame(
         rows,
         schema={"source_id": pl.Utf8, "location_id": pl.Utf8, "t": pl.Int64, "offered": pl.Int64},
@@ -71,14 +73,35 @@ def _offered(store, source_ids: Iterable[str], start: str, end: str) -> pl.DataF
     )  # fmt: skip
 
 
-def _group_col(df: pl.DataFrame, by: str, catalog: dict | None) -> pl.DataFrame:
+def _day_rows(sid: str, day: str | None, runs: dict[str, list[np.ndarray]]) -> list[tuple]:
+    """``_offered`` rows of one source's day (``YYYY-MM-DD``)."""
+    if day is None or not runs:
+        return []
+    t = int(minutes_of([day + " 00:00"])[0]) // _DAY * _DAY * 60_000_000
+    return [(sid, loc, t, _distinct(v)) for loc, v in runs.items()]
+
+
+def _group_col(df, by: str, catalog: dict | None):
+    """``df`` (a DataFrame or LazyFrame) with the group column ``by``."""
     if by == "location":
         key = pl.col("source_id") + "/" + pl.col("location_id")
-    elif by == "city":
-        key = pl.col("source_id").map_elements(lambda s: city_of(s, catalog), pl.Utf8)
+    elif by == "city":  # once per source, not per row (a year holds millions of events)
+        ids = collect_batched(df.lazy().select(pl.col("source_id").unique()))["source_id"]
+        cities = {s: city_of(s, catalog) for s in ids.to_list()}
+        key = pl.col("source_id").replace_strict(cities, default="", return_dtype=pl.Utf8)
     else:
         key = pl.col("source_id")
     return df.with_columns(key.alias(by))
+
+
+#: polars' streaming engine (``engine="streaming"``) came after 1.0, which pyproject allows
+_STREAMING = tuple(int(p) for p in pl.__version__.split(".")[:2] if p.isdigit()) >= (1, 25)
+
+
+def collect_batched(query: pl.LazyFrame) -> pl.DataFrame:
+    """Run a query over the events in batches: the eager engine's temporaries of a year of
+    events (millions of rows) are several times the events themselves."""
+    return query.collect(engine="streaming") if _STREAMING else query.collect()
 
 
 def _counts(ev: pl.DataFrame, keys: list) -> list:
@@ -103,12 +126,14 @@ def insights(
         raise ValueError(f"by must be source, location or city, not {by!r}")
     source_ids = list(source_ids)
     ev = events if events is not None else store_events(store, source_ids, start, end)
-    ev = _group_col(ev, by, catalog)
+    ev = _group_col(ev.lazy(), by, catalog)
     booked = ev.filter(pl.col("event") == "booked")
     offered = _group_col(_offered(store, source_ids, start, end), by, catalog)
     out: dict[str, pl.DataFrame] = {}
     counts = _counts(ev, [by])
-    daily_ev = ev.group_by(by, pl.col("detected").dt.date().alias("date")).agg(counts)
+    daily_ev = collect_batched(
+        ev.group_by(by, pl.col("detected").dt.date().alias("date")).agg(counts)
+    )
     daily_off = offered.group_by(by, "date").agg(pl.col("offered").sum().alias("slots_offered"))
     out["daily"] = (
         daily_off.join(daily_ev, on=[by, "date"], how="full", coalesce=True)
@@ -124,9 +149,8 @@ def insights(
         .sort(by, "week")
     )
     lead_days = pl.col("lead_minutes") / _DAY
-    out["lead_time"] = (
-        booked.group_by(by)
-        .agg(
+    out["lead_time"] = collect_batched(
+        booked.group_by(by).agg(
             lead_days.median().alias("median_days"),
             lead_days.quantile(0.1, "linear").alias("p10_days"),
             lead_days.quantile(0.9, "linear").alias("p90_days"),
@@ -134,8 +158,7 @@ def insights(
             (pl.col("lead_minutes") <= 7 * _DAY).mean().alias("within_1w"),
             (pl.col("lead_minutes") <= 28 * _DAY).mean().alias("within_4w"),
         )
-        .sort(by)
-    )
+    ).sort(by)
     for name, col, part in (
         ("slot_hour", "slot", "hour"),
         ("slot_weekday", "slot", "weekday"),
@@ -145,14 +168,15 @@ def insights(
         expr = pl.col(col).dt.hour() if part == "hour" else pl.col(col).dt.weekday()
         src = booked if col == "slot" else ev
         aggs = counts[:1] if col == "slot" else counts
-        out[name] = src.group_by(by, expr.alias(part)).agg(aggs).sort(by, part)
+        out[name] = collect_batched(src.group_by(by, expr.alias(part)).agg(aggs)).sort(by, part)
     out["busiest_hours"] = (
-        booked.group_by(
-            by,
-            pl.col("detected").dt.weekday().alias("weekday"),
-            pl.col("detected").dt.hour().alias("hour"),
+        collect_batched(
+            booked.group_by(
+                by,
+                pl.col("detected").dt.weekday().alias("weekday"),
+                pl.col("detected").dt.hour().alias("hour"),
+            ).agg(pl.len().alias("appointments"))
         )
-        .agg(pl.len().alias("appointments"))
         .sort([by, "appointments", "weekday", "hour"], descending=[False, True, False, False])
         .group_by(by, maintain_order=True)
         .head(5)
@@ -172,4 +196,4 @@ def insights(
     return out
 
 
-__all__ = ["city_of", "insights"]
+__all__ = ["city_of", "collect_batched", "insights"]

@@ -7,7 +7,7 @@ computed at once per location.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import numpy as np
@@ -215,6 +215,14 @@ class Track:
 
 def location_tracks(store, source_id: str, start: str, end: str) -> dict[str, Track]:
     """``{location: Track}`` of a source from the store; absent = no snapshot."""
+    return dict(iter_location_tracks(store, source_id, start, end))
+
+
+def iter_location_tracks(
+    store, source_id: str, start: str, end: str
+) -> Iterator[tuple[str, Track]]:
+    """``(location, Track)`` of a source, each Track made when asked for: a Track is about
+    three times the store's arrays it is built from, so a long range must not hold them all."""
     taken: list[str] = []
     runs: dict[str, list] = {}  # location -> [first snapshot, end snapshot, array] per run
     last_locs: dict | None = None
@@ -234,13 +242,15 @@ def location_tracks(store, source_id: str, start: str, end: str) -> dict[str, Tr
                     mine[-1][1] = k
                 mine.append([k, None, arr])
         last_locs = locs
+    last_locs = None
     minutes = minutes_of(taken)
-    out = {}
-    for loc, mine in runs.items():
+    for loc in list(runs):
+        mine = runs.pop(loc)  # its arrays are freed once no other location shares them
         lo = np.array([r[0] for r in mine], dtype=np.int64)
         hi = np.array([len(taken) if r[1] is None else r[1] for r in mine], dtype=np.int64)
         lens = hi - lo
         starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
         index = np.repeat(lo - starts, lens) + np.arange(lens.sum())
-        out[loc] = Track(minutes[index], starts, [r[2] for r in mine])
-    return out
+        track = Track(minutes[index], starts, [r[2] for r in mine])
+        del mine
+        yield loc, track

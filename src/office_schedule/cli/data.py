@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -260,19 +261,53 @@ def events_cmd(catalogs, include, exclude, families, db, date_from, date_to, fmt
 @db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @range_options
-def report_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown on a terminal).")
+def report_cmd(catalogs, include, exclude, families, db, out_dir, date_from, date_to, quiet):
     """Write a static report: PNG/SVG charts and OUT/index.html with the insight tables."""
     from ..report import write_report
 
     catalog = load_catalog(catalogs)
     with open_store(db, create=False, readonly=True) as store:
         chosen = _stored_sources(store, catalogs, include, exclude, families)
-        index = write_report(
-            store,
-            catalog,
-            list(chosen["sources"]),
-            out_dir,
-            start=date_from.strftime("%Y-%m-%d") if date_from else "",
-            end=date_to.strftime("%Y-%m-%d") if date_to else "9999",
-        )
+        with _report_progress(quiet) as progress:
+            index = write_report(
+                store,
+                catalog,
+                list(chosen["sources"]),
+                out_dir,
+                start=date_from.strftime("%Y-%m-%d") if date_from else "",
+                end=date_to.strftime("%Y-%m-%d") if date_to else "9999",
+                progress=progress,
+            )
     click.echo(f"wrote {index}")
+
+
+@contextmanager
+def _report_progress(quiet: bool):
+    """A rich progress bar on stderr (a task per phase), or None off a terminal or quiet."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from . import err_console
+
+    if quiet or not err_console.is_terminal:
+        yield None
+        return
+    # no refresh thread: the chart workers are forked while it would run
+    bar = Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[item]}"),
+        console=err_console,
+        auto_refresh=False,
+    )
+    tasks: dict[str, int] = {}
+    labels = {"read": "reading", "charts": "charts"}
+
+    def update(phase: str, done: int, total: int, item: str) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(labels.get(phase, phase), total=total, item=item)
+        bar.update(tasks[phase], completed=done, total=total, item=item, refresh=True)
+
+    with bar:
+        yield update

@@ -1,22 +1,36 @@
 """A static report: charts of appointments, cancellations and lead times, and insight tables.
 
 ``write_report`` writes ``OUT/index.html`` and ``OUT/charts/*.png|svg``. Events are computed
-once (``analysis.store_events``) and shared by the charts and the insight tables.
+once (``analysis.store_events``) and shared by the charts and the insight tables. An optional
+``progress(phase, done, total, item)`` callback follows the work: phase ``"read"`` (events,
+then the insights per source and per city) and ``"charts"`` (one call per chart drawn, its
+name as ``item``); each phase starts with a call ``done=0, item=""`` announcing its total.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from datetime import timedelta
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from ..analysis import city_of, insights, store_events
-from ..analysis.counts import hour_counts, hour_range, lead_counts, per_hour
+from ..analysis.counts import LEAD_CAP_DAYS, hour_range
+from ..analysis.insights import collect_batched
 from . import charts, html
+
+#: ``progress(phase, done, total, item)``
+Progress = Callable[[str, int, int, str], None]
+_HOUR_US = 3_600_000_000
+READ_STEPS = ("events", "insights per source", "insights per city")
+
+
+def _quiet(phase: str, done: int, total: int, item: str) -> None:
+    pass
 
 
 def _slug(text: str, used: set[str]) -> str:
@@ -27,6 +41,32 @@ def _slug(text: str, used: set[str]) -> str:
         name, i = f"{base}-{i}", i + 1
     used.add(name)
     return name
+
+
+def _counts(query: pl.LazyFrame, keys: list[str], value: pl.Expr, size: int) -> dict:
+    """``{key tuple: rows per value 0..size-1}``, a zero array for any key (values outside
+    are left out). Run in batches: a year of events is millions of rows, and these counts
+    are all the charts need of them."""
+    got = (
+        query.select(*keys, value.alias("_v"))
+        .filter((pl.col("_v") >= 0) & (pl.col("_v") < size))
+        .group_by(*keys, "_v")
+        .agg(pl.len().alias("_n"))
+    )
+    got = collect_batched(got)
+    out: dict = defaultdict(lambda: np.zeros(size, dtype=np.int64))
+    for *key, v, count in got.iter_rows():
+        out[tuple(key)][v] = count
+    return out
+
+
+def _per_hour(ev: pl.LazyFrame, key: str, lo: datetime | None, n: int) -> dict:
+    """``{(group, event): counts per hour}`` from ``lo`` (``analysis.counts.per_hour``)."""
+    if lo is None or not n:
+        return {}
+    lo_us = int((lo - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+    hours = (pl.col("detected").cast(pl.Int64) - lo_us) // _HOUR_US
+    return dict(_counts(ev, [key, "event"], hours, n))
 
 
 def _has_data(store, source_id: str, start: str, end: str) -> bool:
@@ -40,8 +80,10 @@ def write_report(
     out_dir: str | Path,
     start: str = "",
     end: str = "9999",
+    progress: Progress | None = None,
 ) -> Path:
     """Write charts and ``index.html`` for ``source_ids`` into ``out_dir``; the page's path."""
+    report = progress or _quiet
     out = Path(out_dir)
     chart_dir = out / "charts"
     chart_dir.mkdir(parents=True, exist_ok=True)
@@ -49,15 +91,26 @@ def write_report(
     # names 221 sources, of which a published week holds 36)
     source_ids = sorted(sid for sid in set(source_ids) if _has_data(store, sid, start, end))
     city = {sid: city_of(sid, catalog) for sid in source_ids}
+    steps = len(READ_STEPS)
+    report("read", 0, steps, "")
     ev = store_events(store, source_ids, start, end)
+    report("read", 1, steps, READ_STEPS[0])
     by_source = insights(store, catalog, source_ids, start, end, "source", events=ev)
+    report("read", 2, steps, READ_STEPS[1])
     by_city = insights(store, catalog, source_ids, start, end, "city", events=ev)
-    ev = ev.with_columns(
+    report("read", 3, steps, READ_STEPS[2])
+    total = ev.height
+    ev = ev.lazy().with_columns(
         pl.col("source_id").replace_strict(city, default="", return_dtype=pl.Utf8).alias("city")
     )
     booked = ev.filter(pl.col("event") == "booked")
     lo, n = hour_range(by_source["daily"], start, end)
     zeros = np.zeros(n, dtype=np.int64)
+    lead_day = (pl.col("lead_minutes") // 1440).clip(0, LEAD_CAP_DAYS)
+    leads = _counts(booked, ["city"], lead_day, LEAD_CAP_DAYS + 1)
+    lead_all = sum(leads.values(), np.zeros(LEAD_CAP_DAYS + 1, dtype=np.int64))
+    booking_hours = _counts(ev, ["event"], pl.col("detected").dt.hour(), 24)
+    n_booked = int(lead_all.sum())
     used: set[str] = set()
     jobs: list[tuple] = []
 
@@ -72,7 +125,7 @@ def write_report(
                 chart_dir,
                 _slug("lead-time", used),
                 "Lead time, all",
-                lead_counts(booked),
+                lead_all,
             ),
             "Lead time of appointments (days), all sources",
         ),
@@ -82,7 +135,13 @@ def write_report(
                 chart_dir,
                 _slug("slot-hour", used),
                 "Appointment time of day (slot hour)",
-                [("appointments", hour_counts(booked, "slot"), charts.BLUE)],
+                [
+                    (
+                        "appointments",
+                        _counts(booked, [], pl.col("slot").dt.hour(), 24)[()],
+                        charts.BLUE,
+                    )
+                ],
             ),
             "Time of day of the booked appointments (slot hour)",
         ),
@@ -93,12 +152,8 @@ def write_report(
                 _slug("booking-hour", used),
                 "Booking time of day (detection hour)",
                 [
-                    ("appointments", hour_counts(booked, "detected"), charts.BLUE),
-                    (
-                        "cancellations",
-                        hour_counts(ev.filter(pl.col("event") == "cancelled"), "detected"),
-                        charts.RED,
-                    ),
+                    ("appointments", booking_hours[("booked",)], charts.BLUE),
+                    ("cancellations", booking_hours[("cancelled",)], charts.RED),
                 ],
             ),
             "Time of day when appointments were booked and cancelled (detection hour)",
@@ -106,7 +161,7 @@ def write_report(
     ]
 
     city_blocks = []
-    hourly = per_hour(ev, "city", lo, n)
+    hourly = _per_hour(ev, "city", lo, n)
     for name in sorted(set(city.values())):
         slug = _slug(f"city-{name}", used)
         files = chart(
@@ -123,7 +178,7 @@ def write_report(
             chart_dir,
             _slug(f"{slug}-lead-time", used),
             f"{name}: lead time",
-            lead_counts(booked.filter(pl.col("city") == name)),
+            leads[(name,)],
         )
         city_blocks += [
             html.subheading(name),
@@ -132,7 +187,7 @@ def write_report(
         ]
 
     source_blocks = []
-    hourly = per_hour(ev, "source_id", lo, n)
+    hourly = _per_hour(ev, "source_id", lo, n)
     for sid in source_ids:
         src = (catalog or {}).get(sid)
         label = f"{sid} ({src.name})" if src is not None and src.name != sid else sid
@@ -153,7 +208,7 @@ def write_report(
     span = f"{lo:%Y-%m-%d %H:%M} to {lo + timedelta(hours=n):%Y-%m-%d %H:%M}" if lo else "no data"
     intro = (
         f"{len(source_ids)} sources in {len(set(city.values()))} cities, {span}: "
-        f"{booked.height:,} appointments and {ev.height - booked.height:,} cancellations "
+        f"{n_booked:,} appointments and {total - n_booked:,} cancellations "
         "detected. Times are the offices' local times."
     )
     sections = [
@@ -166,10 +221,18 @@ def write_report(
         ("Cities", city_blocks),
         ("Sources", source_blocks),
     ]
-    charts.draw_all(jobs)
+    drawn = 0
+    report("charts", 0, len(jobs), "")
+
+    def done(name: str) -> None:
+        nonlocal drawn
+        drawn += 1
+        report("charts", drawn, len(jobs), name)
+
+    charts.draw_all(jobs, done=done)
     index = out / "index.html"
     index.write_text(html.page("Office schedule report", intro, sections), encoding="utf-8")
     return index
 
 
-__all__ = ["write_report"]
+__all__ = ["READ_STEPS", "Progress", "write_report"]

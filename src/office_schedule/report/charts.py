@@ -7,7 +7,7 @@ in the file metadata, and a fixed salt for the ids matplotlib writes into SVG.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from multiprocessing import get_all_start_methods, get_context
@@ -137,23 +137,34 @@ def lead_time_chart(out_dir: Path, name: str, title: str, counts: np.ndarray) ->
     )
 
 
-def draw_all(jobs: Sequence[tuple], workers: int | None = None) -> None:
-    """Run ``(chart function, *args)`` jobs, in worker processes when there are many."""
+def draw_all(
+    jobs: Sequence[tuple],
+    workers: int | None = None,
+    done: Callable[[str], None] | None = None,
+) -> None:
+    """Run ``(chart function, out_dir, name, ...)`` jobs, in worker processes when there are
+    many; ``done(name)`` after each chart, in job order."""
     workers = workers or min(4, os.cpu_count() or 1)
     # fork: the workers only draw (no polars, no store); spawn would re-run a caller's script
     if workers < 2 or len(jobs) < 8 or "fork" not in get_all_start_methods():
-        for func, *args in jobs:
-            func(*args)
+        for job in jobs:
+            if done is not None:
+                done(_run(job))
+            else:
+                _run(job)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
         chunk = -(-len(jobs) // (workers * 4))
-        for _ in pool.map(_run, jobs, chunksize=chunk):
-            pass
+        for name in pool.map(_run, jobs, chunksize=chunk):
+            if done is not None:
+                done(name)
 
 
-def _run(job: tuple) -> None:
+def _run(job: tuple) -> str:
+    """Draw one chart; its name."""
     func, *args = job
     func(*args)
+    return args[1]
 
 
 __all__ = [
