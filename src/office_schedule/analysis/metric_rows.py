@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..store.plausible import SLOT_BEFORE
+
 SPANS = tuple(f"{n}{u}" for u in "hdw" for n in range(5))
 #: per-row columns: changed, appointments, cancellations, free_dates, free_dates_X, appointments_X
 NAMES = (
@@ -35,6 +37,9 @@ MATRIX_MAX = 1 << 27
 #: a per-location lookup over the minute range is used while it is at most this many
 #: times the number of slot values (a stray far-future slot falls back to sorting)
 SPAN_FACTOR = 8
+
+
+SLOT_BEFORE_MINUTES = int(SLOT_BEFORE.total_seconds()) // 60
 
 
 @dataclass
@@ -366,6 +371,9 @@ def metric_values(r: Runs, carry: dict[str, LocState]) -> np.ndarray:
     not_last = np.flatnonzero(~in_last)
     appointed = np.split(s.col_val[not_last], np.searchsorted(not_last, s.col_base[1:]))
     last_row = order[np.cumsum(np.bincount(r.row_loc, minlength=n_loc)) - 1]
+    # every later row's slots lie at or after its day - SLOT_BEFORE (the store refuses
+    # others), so an appointed slot before that can never be free again: not carried
+    horizon = int(bucket.max()) // 1440 * 1440 - SLOT_BEFORE_MINUTES if n_rows else None
     for li, loc in enumerate(r.keys):
         free = r.runs[li][-1].astype(np.int64)
         if len(f_in[li]) or len(a_in[li]):
@@ -373,6 +381,8 @@ def metric_values(r: Runs, carry: dict[str, LocState]) -> np.ndarray:
             once = s.col_val[s.col_base[li] : s.col_base[li] + s.n_col[li]]
             once = np.unique(np.concatenate([a_in[li], f_in[li], once]))
             appointed[li] = np.setdiff1d(once, free, assume_unique=True)
+        if horizon is not None and len(appointed[li]):
+            appointed[li] = appointed[li][appointed[li] >= horizon]
         carry[loc] = LocState(free, appointed[li], int(bucket[last_row[li]]))
     return values
 
