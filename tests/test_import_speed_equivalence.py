@@ -9,6 +9,7 @@ repeated states straddle block boundaries.
 from __future__ import annotations
 
 import io
+import threading
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from office_schedule.exchange import import_paths
+from office_schedule.exchange import import_paths, parallel
 from office_schedule.exchange.weekfile import WeekFileError, WeekReader, read_week_csv
 from office_schedule.store import SQLiteStore, segments
 from office_schedule.store.weeks import week_rows
@@ -165,3 +166,66 @@ def test_no_slot_columns():
     assert block.locations == ["a"] and block.states[block.state_of_row[0]].size == 0
     with pytest.raises(WeekFileError, match="row 3: 4 fields, header has 3"):
         read_week_csv(data + b"2021-07-13 08:15:00,jena,a,1\r\n", "jena.csv")
+
+
+# --- members over worker processes ------------------------------------------------------
+
+
+def _members(n: int, bad: dict[int, str] | None = None) -> dict[str, bytes]:
+    """``n`` members s00.csv.. of week 2021-28; ``bad`` appends a line to some of them."""
+    files = {}
+    for i in range(n):
+        lines = ["date,source_id,location_id,2021-07-13 09:00:00,2021-07-13 09:30:00"]
+        for k in range(40 + 7 * i):
+            taken = f"2021-07-13 {8 + k // 60:02d}:{k % 60:02d}:00"
+            lines.append(f"{taken},s{i:02d},l{k % 3},{'1' * (k % 2)},1")
+        if bad and i in bad:
+            lines.append(bad[i].format(source=f"s{i:02d}"))
+        files[f"s{i:02d}.csv"] = "".join(f"{x}\r\n" for x in lines).encode()
+    return files
+
+
+def _dump(store: SQLiteStore) -> str:
+    return "\n".join(store.conn.iterdump())
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_workers_store_what_one_process_stores(tmp_path, monkeypatch, n):
+    path = tar_gz(tmp_path / "2021-28.tar.gz", _members(n))
+    dumps, results = [], []
+    for workers in (0, 2):
+        monkeypatch.setattr(parallel, "workers_for", lambda *a, w=workers: w)
+        with SQLiteStore(tmp_path / f"w{workers}.db") as store:
+            results.append(import_paths(store, [path])[0])
+            dumps.append(_dump(store))
+    assert dumps[0] == dumps[1]
+    assert [vars(r) for r in results[:1]] == [vars(r) for r in results[1:]]
+    assert results[0].sources == n
+
+
+def test_workers_report_the_first_bad_member_and_store_nothing(tmp_path, monkeypatch):
+    bad = {
+        2: "2021-07-13 09:00:00,{source},l0,2,",
+        5: "2021-07-13 09:00:00,{source},l0,1",
+    }
+    path = tar_gz(tmp_path / "2021-28.tar.gz", _members(7, bad))
+    monkeypatch.setattr(parallel, "workers_for", lambda *a: 2)
+    with SQLiteStore(tmp_path / "s.db") as store:
+        before = _dump(store)
+        with pytest.raises(WeekFileError, match=r"2021-28.tar.gz:s02.csv, row 56: cells must"):
+            import_paths(store, [path])
+        assert _dump(store) == before
+
+
+def test_one_process_when_threads_run_or_the_week_has_segments():
+    assert parallel.workers_for((2021, 28), False) in (0, 2)
+    assert parallel.workers_for((2021, 28), True) == 0
+    assert parallel.workers_for(None, False) == 0
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert parallel.workers_for((2021, 28), False) == 0
+    finally:
+        stop.set()
+        thread.join()

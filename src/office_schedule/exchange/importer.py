@@ -7,7 +7,8 @@ Each file is one transaction, so a corrupt, truncated or implausible file leaves
 as it was. Import streams: members are decompressed and parsed block by block (rows must
 be in time order, as published) and only one small bitmask per location is kept.
 Snapshot and slot times must be plausible (``store.plausible``) and lie in the ISO week the
-file's name says (``2021-28.tar.gz``, a folder ``2021-28``).
+file's name says (``2021-28.tar.gz``, a folder ``2021-28``). The members of a new week's
+archive are parsed over all cores where that is safe (``parallel``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..clock import local_now
 from ..errors import OfficeScheduleError
 from ..store import Store, plausible, segments
 from . import metadata as metadata_json
+from . import parallel
 from .archive import MAX_MEMBER_BYTES, csv_members
 from .weekfile import WeekBlock, WeekReader
 
@@ -77,7 +79,7 @@ def import_path(store: Store, path: Path, now: datetime | None = None) -> Import
                 if file.stat().st_size > MAX_MEMBER_BYTES:
                     raise ImportError_(f"{file}: larger than the limit of {MAX_MEMBER_BYTES} bytes")
                 with open(file, "rb") as fh:
-                    _import_csv(store, fh, str(file), result, week, now)
+                    import_csv(store, fh, str(file), result, week, now)
             if (path / "metadata.json").exists():
                 import_metadata(store, path / "metadata.json")
         return result
@@ -88,13 +90,18 @@ def import_path(store: Store, path: Path, now: datetime | None = None) -> Import
         result = ImportResult(str(path))
         week = named_week(path)
         with store.transaction():
-            for name, stream in csv_members(path):
-                _import_csv(store, stream, f"{path}:{name}", result, week, now)
+            label = None if week is None else f"{week[0]}-{week[1]:02d}"
+            workers = parallel.workers_for(week, label is None or store.week_has_segments(label))
+            if workers:
+                parallel.import_archive(store, path, week, now, result, workers)
+            else:
+                for name, stream in csv_members(path):
+                    import_csv(store, stream, f"{path}:{name}", result, week, now)
         return result
     raise ImportError_(f"{path}: not a .tar.gz week file, a folder of CSVs or metadata.json")
 
 
-def _import_csv(
+def import_csv(
     store: Store,
     stream: BinaryIO,
     name: str,

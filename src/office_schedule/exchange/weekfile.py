@@ -267,27 +267,25 @@ class WeekReader:
         last, tag = self._last, object()  # tag: a state's index is this block's
         holders: list[list] = []  # of the states the rows use: one-item lists
         state_of_row: list[int] = []
-        raw_dates: list[bytes] = []
-        raw_locs: list[bytes] = []
         changed: list[tuple[bytes, list, int]] = []
         try:
-            for line in lines:
-                date, source, raw_loc, cells = line.split(b",", 3)
-                if source != sid:
-                    raise ValueError
-                seen = last.get(raw_loc)
-                if seen is None or seen[0] != cells:
-                    seen = last[raw_loc] = [cells, len(holders), tag, [None]]
-                    holders.append(seen[3])
-                    changed.append((cells, seen[3], len(state_of_row)))
-                elif seen[2] is not tag:
-                    seen[1], seen[2] = len(holders), tag
-                    holders.append(seen[3])
-                state_of_row.append(seen[1])
-                raw_dates.append(date)
-                raw_locs.append(raw_loc)
-        except ValueError:
+            raw_dates, sources, raw_locs, all_cells = zip(
+                *[line.split(b",", 3) for line in lines], strict=True
+            )
+            if len(lines) != len(all_cells) or set(sources) != {sid}:
+                raise ValueError
+        except ValueError:  # a line of fewer than four fields, or another source
             self._refuse(block, first)
+        for r, (raw_loc, cells) in enumerate(zip(raw_locs, all_cells, strict=True)):
+            seen = last.get(raw_loc)
+            if seen is None or seen[0] != cells:
+                seen = last[raw_loc] = [cells, len(holders), tag, [None]]
+                holders.append(seen[3])
+                changed.append((cells, seen[3], r))
+            elif seen[2] is not tag:
+                seen[1], seen[2] = len(holders), tag
+                holders.append(seen[3])
+            state_of_row.append(seen[1])
         known_dates, known_locs = self._dates, self._locations
         new_dates = set(raw_dates).difference(known_dates)
         if new_dates and not self._read_dates(new_dates):

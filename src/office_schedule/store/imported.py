@@ -51,6 +51,11 @@ class ImportedRecords:
         times = [t for t, _, _ in snapshots]
         self.save_segment_blob(source_id, week, segments.encode(snapshots), times, n_ok)
 
+    def week_has_segments(self, week: str) -> bool:
+        """Whether any source has a segment of the ISO week ``YYYY-WW``."""
+        row = self.db.execute("SELECT 1 FROM segments WHERE week = ? LIMIT 1", (week,))
+        return row.fetchone() is not None
+
     def delete_segment(self, source_id: str, week: str) -> None:
         self.db.execute("DELETE FROM segments WHERE source_id = ? AND week = ?", (source_id, week))
 
