@@ -9,7 +9,14 @@ Two shapes:
 
 The simulator runs in a child process so the peak memory printed is the sweep's alone.
 The politeness lower bound is, for each host, its requests x (latency + gap) / lanes; the
-sweep cannot be faster than the largest host value. Last line ``ratio_to_bound=X.XX``.
+sweep cannot be faster than the largest host value (``ratio_to_bound``, first sweep).
+
+Two sweeps run on the frozen world with one fetcher: the first fetches every page, the
+second answers the pages the families keep for a day from the first (``fetch/daily.py``).
+Both are checked to store identical slots per source and location. Beside them, the
+reference's requests for the same simulated catalog (``request_counts.REFERENCES``: the 2021
+reference's pattern, or the naive one of the protocol notes). Last line
+``requests_ratio=X.XX`` (second sweep / reference; target <= 0.5).
 
     python bench/sweep.py                    # 40 tevis sources, 4 hosts (target <= 1.25)
     python bench/sweep.py --full             # every family, >= 200 sources (target <= 1.10)
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import resource
 import sys
@@ -32,6 +40,9 @@ from office_schedule.families import resolve_politeness
 from office_schedule.fetch import Fetcher, Politeness
 from office_schedule.store import SQLiteStore
 from office_schedule.sweep import run_sweep
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from request_counts import reference_requests  # noqa: E402
 
 
 def plan(args) -> tuple[dict[str, int], dict[str, str], list[str]]:
@@ -55,13 +66,31 @@ def plan(args) -> tuple[dict[str, int], dict[str, str], list[str]]:
     return dict(counts), assignment, list(host_of.values())
 
 
-def serve(families, assignment, hosts, latency, seed, catalog: str, stop) -> None:
+def serve(families, assignment, hosts, latency, seed, weeks, catalog: str, stop) -> None:
     from office_schedule.simulate import SimServer, SimWorld
 
     world = SimWorld(seed=seed, families=families, frozen=True)
     with SimServer(world, hosts=hosts, latency=latency, assignment=assignment) as srv:
+        references = reference_requests(world, weeks)
+        Path(catalog).with_suffix(".ref.json").write_text(json.dumps(references))
         srv.write_catalog(catalog)
         stop.wait()
+
+
+def stored_slots(store, source_ids) -> dict[str, dict[str, tuple] | None]:
+    """source -> location -> its stored slots (None: the source stored no state)."""
+    out: dict[str, dict[str, tuple] | None] = {}
+    for sid in source_ids:
+        state = store.latest_state(sid)
+        if state is None:
+            out[sid] = None
+            continue
+        out[sid] = {lid: tuple(loc.slots) for lid, loc in state[2].locations.items()}
+    return out
+
+
+def family_of(source_id: str) -> str:
+    return source_id.split("-")[1]
 
 
 def main() -> None:
@@ -88,7 +117,16 @@ def main() -> None:
         stop = ctx.Event()
         child = ctx.Process(
             target=serve,
-            args=(families, assignment, hosts, args.latency, args.seed, str(catalog_path), stop),
+            args=(
+                families,
+                assignment,
+                hosts,
+                args.latency,
+                args.seed,
+                args.weeks,
+                str(catalog_path),
+                stop,
+            ),
         )
         child.start()
         deadline = time.monotonic() + 120
@@ -103,20 +141,33 @@ def main() -> None:
             base, overrides = resolve_politeness(
                 sources, uniform if args.uniform else None, defaults=base
             )
-            with SQLiteStore(Path(tmp) / "bench.db") as store:
+            references = json.loads(catalog_path.with_suffix(".ref.json").read_text())
+            ids = [s.id for s in sources]
+            with (
+                SQLiteStore(Path(tmp) / "first.db") as first_store,
+                SQLiteStore(Path(tmp) / "second.db") as second_store,
+            ):
 
-                async def sweep():
+                async def sweeps():
                     async with Fetcher(base, host_overrides=overrides) as fetcher:
-                        started = time.perf_counter()
-                        results = await run_sweep(sources, store, fetcher, weeks=args.weeks)
-                        elapsed = time.perf_counter() - started
-                        return elapsed, results, fetcher.requests_per_host(), fetcher
+                        out = []
+                        for store in (first_store, second_store):
+                            before = fetcher.requests_per_host()
+                            started = time.perf_counter()
+                            results = await run_sweep(sources, store, fetcher, weeks=args.weeks)
+                            elapsed = time.perf_counter() - started
+                            after = fetcher.requests_per_host()
+                            hosts_n = {h: n - before.get(h, 0) for h, n in after.items()}
+                            out.append((elapsed, results, hosts_n))
+                        return out, fetcher
 
-                wall, results, per_host, fetcher = asyncio.run(sweep())
+                (first, second), fetcher = asyncio.run(sweeps())
+                slots = [stored_slots(st, ids) for st in (first_store, second_store)]
         finally:
             stop.set()
             child.join(timeout=10)
 
+    wall, results, per_host = first
     errors = [r for r in results if r.status == "error"]
     bounds = {}
     for host, n in per_host.items():
@@ -145,6 +196,44 @@ def main() -> None:
     print(f"bound_seconds={bound:.2f}")
     print(f"peak_memory_mb={peak_mb:.0f}")
     print(f"ratio_to_bound={wall / bound:.2f}")
+    report_reuse(first[1], second, references, slots, fetcher)
+
+
+def report_reuse(first_results, second, references, slots, fetcher) -> None:
+    """Requests of both sweeps beside the reference, per family; the stored slots compared."""
+    wall2, second_results, _ = second
+    counts = [{r.source_id: r.requests for r in rs} for rs in (first_results, second_results)]
+    rows: dict[str, list[int]] = {}
+    for sid in counts[0]:
+        row = rows.setdefault(family_of(sid), [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += counts[0][sid]
+        row[2] += counts[1].get(sid, 0)
+        row[3] += references.get(sid, 0)
+    for family, (n, one, two, ref) in sorted(rows.items(), key=lambda kv: -kv[1][3]):
+        ratio = f"{two / ref:.2f}" if ref else "-"
+        print(
+            f"family[{family}] sources={n} first={one} per_sweep={two} reference={ref} "
+            f"ratio={ratio}"
+        )
+    # the first sweep has nothing kept yet: it is the sweep without reuse
+    differ = sorted(sid for sid in slots[0] if slots[0][sid] != slots[1][sid])
+    missing = sorted(sid for sid in slots[0] if slots[0][sid] is None or slots[1][sid] is None)
+    locations = sum(len(v) for v in slots[0].values() if v)
+    n_slots = sum(len(x) for v in slots[0].values() if v for x in v.values())
+    print(
+        f"stored_slots_identical={'yes' if not differ and not missing else 'NO'} "
+        f"({len(slots[0])} sources, {locations} locations, {n_slots} slots per sweep; "
+        f"differing: {', '.join(differ) or 'none'}; "
+        f"without a state: {', '.join(missing) or 'none'})"
+    )
+    print(f"reused_pages={fetcher.daily.hits} second_sweep_wall_seconds={wall2:.2f}")
+    total1, total2 = sum(counts[0].values()), sum(counts[1].values())
+    ref_total = sum(references.get(sid, 0) for sid in counts[0])
+    print(f"requests_first_sweep={total1}")
+    print(f"requests_per_sweep={total2}")
+    print(f"reference_requests_per_sweep={ref_total}")
+    print(f"requests_ratio={total2 / ref_total:.2f}")
 
 
 if __name__ == "__main__":

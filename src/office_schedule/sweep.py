@@ -20,7 +20,7 @@ from typing import Any
 
 from .catalog import Source
 from .clock import local_from_ts, local_now
-from .errors import DisallowedError, ParseError, ScrapeError, StoreError
+from .errors import BlockedError, DisallowedError, ParseError, ScrapeError, StoreError
 from .families import SilentZeroError, check_empty, get_family
 from .fetch import Fetcher
 from .leasing import HostLeases
@@ -60,6 +60,71 @@ class SweepResult:
 UNSTORED, REJECTED, SKIPPED, LEASED = "unstored", "rejected", "skipped", "leased"
 
 
+async def _take(family, source: Source, session, weeks: int, timeout: float):
+    """Scrape and parse one snapshot: (raw, parsed), raising what went wrong."""
+    if family.scrape is None:
+        raise ScrapeError(f"{source.family} is not read: {family.refusal}")
+    raw = await asyncio.wait_for(
+        family.scrape(source, session, weeks, local_now()), timeout=timeout
+    )
+    try:
+        parsed = check_empty(family.parse(raw), source.family)
+        plausible.check_parsed(parsed, local_now(), session.last_url or source.index_url)
+    except Exception as exc:
+        exc.raw = raw  # type: ignore[attr-defined]  # stored beside the error
+        raise
+    return raw, parsed
+
+
+async def _take_checked(family, source: Source, fetcher: Fetcher, weeks: int, timeout: float):
+    """``_take`` with the change check of reused pages: a snapshot that answered a page from
+    the kept copies and then failed drops them and is taken once more with fresh pages.
+
+    Returns (session, raw, parsed); on failure the exception carries the session used.
+    """
+    session = _session(source, fetcher)
+    started = time.monotonic()
+    try:
+        return (session, *await _take(family, source, session, weeks, timeout))
+    except BaseException as exc:
+        exc.session = session  # type: ignore[attr-defined]
+        if not session.reused or not _may_be_stale(exc):
+            raise
+        dropped = fetcher.daily.drop(source.id)
+        why = f"{type(exc).__name__}: {exc}"
+        log.info("%s: failed with %d kept pages (%s); taken again afresh", source.id, dropped, why)
+    spent = session.requests
+    session = _session(source, fetcher)
+    session.requests = spent  # both attempts count
+    left = max(1.0, timeout - (time.monotonic() - started))  # both share the source's time
+    try:
+        return (session, *await _take(family, source, session, weeks, left))
+    except BaseException as exc:
+        exc.session = session  # type: ignore[attr-defined]
+        raise
+
+
+#: failures a fresh attempt would not mend (or must not repeat at once)
+_FINAL = (BlockedError, DisallowedError, TimeoutError)
+#: a server or network failure, not a contradiction of a kept page
+_DOWN = re.compile(r"^HTTP 5\d\d\b|\(after \d+ attempts\)")
+
+
+def _may_be_stale(exc: BaseException) -> bool:
+    """Whether a failure may come from a kept page the site has changed since."""
+    if not isinstance(exc, Exception) or isinstance(exc, _FINAL):
+        return False
+    return not (isinstance(exc, ScrapeError) and _DOWN.search(str(exc)))
+
+
+def _session(source: Source, fetcher: Fetcher):
+    return fetcher.session(
+        verify=source.verify_tls,
+        obey_robots=source.robots != "allowed-by-operator",
+        source=source.id,
+    )
+
+
 async def snapshot_source(
     source: Source,
     fetcher: Fetcher,
@@ -69,39 +134,18 @@ async def snapshot_source(
 ) -> SweepResult:
     """Scrape, parse and store one source; every failure becomes a stored error."""
     family = get_family(source.family)
-    session = fetcher.session(
-        verify=source.verify_tls, obey_robots=source.robots != "allowed-by-operator"
-    )
+    session = _session(source, fetcher)
     started = time.monotonic()
     raw: Any = None
     parsed = None
     error: tuple[str, str, str | None] | None = None
     try:
-        if family.scrape is None:
-            raise ScrapeError(f"{source.family} is not read: {family.refusal}")
-        raw = await asyncio.wait_for(
-            family.scrape(source, session, weeks, local_now()), timeout=timeout
-        )
-        parsed = check_empty(family.parse(raw), source.family)
-        plausible.check_parsed(parsed, local_now(), session.last_url or source.index_url)
-    except DisallowedError as exc:
-        raw, error = None, ("Disallowed", f"{exc} ({exc.url})", exc.url)
-    except ScrapeError as exc:
-        error = (type(exc).__name__, str(exc), exc.url or session.last_url)
-    except SilentZeroError as exc:
-        parsed = None
-        error = ("SilentZero", str(exc), exc.url)
-    except ParseError as exc:
-        error = ("ParseError", str(exc), None)
-    except plausible.ImplausibleTime as exc:
-        parsed, error = None, ("ImplausibleTime", str(exc), session.last_url)
-    except TimeoutError:
-        error = ("Timeout", f"source took longer than {timeout:g} s", session.last_url)
+        session, raw, parsed = await _take_checked(family, source, fetcher, weeks, timeout)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # a family bug must not stop the sweep
-        log.debug("unexpected error in %s:\n%s", source.id, traceback.format_exc())
-        error = (type(exc).__name__, str(exc) or repr(exc), session.last_url)
+    except Exception as exc:
+        session = getattr(exc, "session", session)
+        raw, parsed, error = _failure(exc, session, timeout)
     duration = time.monotonic() - started
     taken_ts = time.time()
     pending = {
@@ -123,6 +167,26 @@ async def snapshot_source(
         error_url=error[2] if error else None,
     )
     return store_result(store, result, pending)
+
+
+def _failure(exc: Exception, session, timeout: float) -> tuple[Any, Any, tuple]:
+    """(raw, parsed, error) of a failed snapshot; the raw payload is kept where it is sound."""
+    raw = getattr(exc, "raw", None)
+    if isinstance(exc, DisallowedError):
+        return None, None, ("Disallowed", f"{exc} ({exc.url})", exc.url)
+    if isinstance(exc, ScrapeError):
+        return raw, None, (type(exc).__name__, str(exc), exc.url or session.last_url)
+    if isinstance(exc, SilentZeroError):
+        return raw, None, ("SilentZero", str(exc), exc.url)
+    if isinstance(exc, ParseError):
+        return raw, None, ("ParseError", str(exc), None)
+    if isinstance(exc, plausible.ImplausibleTime):
+        return raw, None, ("ImplausibleTime", str(exc), session.last_url)
+    if isinstance(exc, TimeoutError):
+        return None, None, ("Timeout", f"source took longer than {timeout:g} s", session.last_url)
+    # a family bug must not stop the sweep
+    log.debug("unexpected error in %s:\n%s", session.source, traceback.format_exc())
+    return raw, None, (type(exc).__name__, str(exc) or repr(exc), session.last_url)
 
 
 def store_result(store: Store, result: SweepResult, pending: dict[str, Any]) -> SweepResult:

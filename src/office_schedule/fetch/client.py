@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 
 from ..errors import BlockedError, ScrapeError
+from .daily import DEFAULT_MAX_AGE, DailyPages, page_key
 from .robots import RobotsCache
 from .settings import Politeness
 
@@ -76,8 +77,11 @@ class Fetcher:
         host_overrides: Mapping[str, Politeness] | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         robots: RobotsCache | None = None,
+        reuse_seconds: float = DEFAULT_MAX_AGE,
     ):
         self.politeness = politeness or Politeness()
+        #: rarely changing pages, kept per source across the snapshots of this fetcher
+        self.daily = DailyPages(reuse_seconds)
         #: when set, every request of a session that obeys robots.txt is checked first
         self.robots = robots
         self.host_overrides = dict(host_overrides or {})
@@ -117,8 +121,11 @@ class Fetcher:
     def requests_per_host(self) -> dict[str, int]:
         return {host: lane.requests for host, lane in self._lanes.items()}
 
-    def session(self, verify: bool = True, obey_robots: bool = True) -> Session:
-        return Session(self, verify, obey_robots)
+    def session(
+        self, verify: bool = True, obey_robots: bool = True, source: str | None = None
+    ) -> Session:
+        """A session; with ``source`` its ``reuse=True`` requests may answer from kept pages."""
+        return Session(self, verify, obey_robots, source)
 
     async def read_robots(self, url: str) -> tuple[int | None, str]:
         """GET a robots.txt through the host's lane: (status, body), None when unreachable."""
@@ -230,16 +237,36 @@ def _refusal(response: httpx2.Response, p: Politeness) -> str:
 class Session:
     """One source's view of the fetcher: its own cookies, request count and last URL."""
 
-    def __init__(self, fetcher: Fetcher, verify: bool = True, obey_robots: bool = True):
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        verify: bool = True,
+        obey_robots: bool = True,
+        source: str | None = None,
+    ):
         self.fetcher = fetcher
         self.verify = verify
         self.obey_robots = obey_robots
+        #: the source whose kept pages ``reuse=True`` requests may answer from (None: never)
+        self.source = source
         self.cookies = httpx2.Cookies()
         self.requests = 0
+        #: requests answered from kept pages (not sent)
+        self.reused = 0
         self.last_url: str | None = None
 
     def clear_cookies(self) -> None:
         self.cookies.clear()
+
+    def recall(self, name: str) -> Any:
+        """A fact noted for this source by an earlier snapshot (see ``DailyPages.note``)."""
+        if self.source is None:
+            return None
+        return self.fetcher.daily.recall(self.source, name)
+
+    def note(self, name: str, value: Any) -> None:
+        if self.source is not None:
+            self.fetcher.daily.note(self.source, name, value)
 
     async def get(self, url: str, params: Mapping[str, Any] | None = None, **kw: Any):
         return await self.request("GET", url, params=params, **kw)
@@ -257,9 +284,12 @@ class Session:
         headers: Mapping[str, str] | None = None,
         allow_error_status: bool = False,
         redirect: Callable[[str, str], str] | None = None,
+        reuse: bool = False,
     ) -> httpx2.Response:
         """Send a request, following redirects with this session's cookies.
 
+        ``reuse`` marks a page that changes rarely: it is answered from the source's kept
+        copy while that is fresh (``fetch/daily.py``), else sent and kept.
         ``headers`` add to (never replace) the client's, so the User-Agent stays ours;
         ``redirect(asked, target)`` may correct a site's broken ``Location`` before it is
         followed.
@@ -267,6 +297,23 @@ class Session:
         ``allow_error_status``), :class:`BlockedError` on 403/429 and
         :class:`DisallowedError` before a request that robots.txt disallows.
         """
+        key = None
+        if reuse and self.source is not None:
+            key = page_key(self.source, method, url, params, data)
+            kept = self.fetcher.daily.get(key)
+            if kept is not None:
+                self.reused += 1
+                self.last_url = str(kept.url)
+                return kept
+        response = await self._send(
+            method, url, params, data, headers, allow_error_status, redirect
+        )
+        if key is not None:
+            self.fetcher.daily.put(key, response)
+        return response
+
+    async def _send(self, method, url, params, data, headers, allow_error_status, redirect):
+        """``request`` without reuse."""
         client = self.fetcher._client(self.verify)
         for _ in range(self.fetcher.politeness.max_redirects + 1):
             request = client.build_request(method, url, params=params, data=data, headers=headers)

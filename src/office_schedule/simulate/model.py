@@ -243,6 +243,32 @@ class SimWorld:
         with self._lock:
             (self.booked_out.add if on else self.booked_out.discard)(source_id)
 
+    def rename_location(self, source_id: str, loc_id: str, name: str) -> None:
+        """Change an office's name, as a site's catalogue may between two snapshots."""
+        with self._lock:
+            self.sources[source_id].locations[loc_id].name = name
+
+    def remove_location(self, source_id: str, loc_id: str) -> None:
+        """Close an office: gone from the catalogue and from every service naming it.
+
+        A service left without an office is removed too (the source keeps at least one).
+        """
+        src = self.sources[source_id]
+        if loc_id not in src.locations or len(src.locations) < 2:
+            raise ValueError(f"{source_id}: cannot remove office {loc_id!r}")
+        with self._lock:
+            del src.locations[loc_id]
+            for dep in src.departments:
+                for svc in dep.services:
+                    if loc_id in svc.calendars and len(svc.location_codes) == len(svc.calendars):
+                        i = svc.calendars.index(loc_id)
+                        svc.location_codes = svc.location_codes[:i] + svc.location_codes[i + 1 :]
+                    svc.calendars = [c for c in svc.calendars if c != loc_id]
+                    if svc.hidden_calendar == loc_id:
+                        svc.hidden_calendar = None
+                dep.services = [s for s in dep.services if s.calendars or s.hidden_calendar]
+            src.departments = [d for d in src.departments if d.services]
+
     @property
     def lock(self) -> threading.RLock:
         """Hold it for several reads that must see one state (server threads advance the world)."""

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ...errors import BlockedError, ScrapeError
+from ...fetch.daily import reuse_kw
 from ...model import Location, ParsedSnapshot
 from .. import propose
 from ..family import Family
@@ -97,7 +98,7 @@ class _Client:
         await self.open()
 
     async def get(
-        self, path: str, params: list[tuple[str, str]], kinds: tuple[str, ...]
+        self, path: str, params: list[tuple[str, str]], kinds: tuple[str, ...], reuse=False
     ) -> PageView:
         """An API answer read by ``read_page``; the session key is added to ``params``."""
         url = self.api + path
@@ -107,7 +108,11 @@ class _Client:
             headers[CSRF_HEADER] = self.csrf
             try:
                 response = await self.session.get(
-                    url, params=query, headers=headers, allow_error_status=True
+                    url,
+                    params=query,
+                    headers=headers,
+                    allow_error_status=True,
+                    **reuse_kw(self.session, reuse),
                 )
             except BlockedError as exc:
                 if not str(exc).startswith("HTTP 403"):
@@ -205,8 +210,11 @@ async def scrape(source: Any, session: Any, weeks: int, now: datetime) -> dict[s
     """Fetch one snapshot of a cleverQ site; returns ``{"site": …, "services": […]}``."""
     client = _Client(source, session)
     await client.open()
-    info = await client.get(
-        SITE_INFO_PATH, [("site_url_name", client.slug), ("locale", "de")], ("services", "closed")
+    info = await client.get(  # the service catalogue: daily
+        SITE_INFO_PATH,
+        [("site_url_name", client.slug), ("locale", "de")],
+        ("services", "closed"),
+        reuse=True,
     )
     site = {"id": info.details["site_id"], "name": info.details["site_name"], "slug": client.slug}
     if info.page == "closed":

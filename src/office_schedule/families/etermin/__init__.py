@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ...errors import ParseError, ScrapeError
+from ...fetch.daily import reuse_kw
 from ...model import Location, ParsedSnapshot
 from .. import propose
 from ..common import parse_slot, sorted_slots
@@ -117,8 +118,12 @@ class _Walk:
         #: queried calendar id -> what its answers said
         self.seen: dict[str, _Seen] = {}
 
-    async def view(self, url: str, kinds: tuple[str, ...]) -> tuple[PageView, str]:
-        response = await self.session.get(url, headers=self.headers)
+    async def view(
+        self, url: str, kinds: tuple[str, ...], reuse: bool = False
+    ) -> tuple[PageView, str]:
+        response = await self.session.get(
+            url, headers=self.headers, **reuse_kw(self.session, reuse)
+        )
         where = str(response.url)
         view = read_page(response.text, where)
         if view.page == "error-page":
@@ -141,7 +146,7 @@ class _Walk:
     # step 1
     async def services(self) -> tuple[list[dict[str, Any]], list[float | None]]:
         url = _url(self.base, "servicegroupservice", SERVICES_QUERY, webid=self.webid)
-        view, where = await self.view(url, ("services", "closed"))
+        view, where = await self.view(url, ("services", "closed"), reuse=True)
         if view.page == "closed":
             raise ScrapeError(
                 f"etermin: empty service list for {self.webid} (account closed or unknown)",
@@ -152,7 +157,7 @@ class _Walk:
     # step 2
     async def calendar_ids(self, service_id: Any) -> list[str]:
         url = _url(self.base, "calendar", CALENDARS_QUERY, sid=str(service_id))
-        view, _ = await self.view(url, ("offices", "none-free"))
+        view, _ = await self.view(url, ("offices", "none-free"), reuse=True)
         for office in view.offices:
             self.seen.setdefault(office.id, _Seen(office.name or office.id))
         return [office.id for office in view.offices]

@@ -11,9 +11,10 @@ Classic (protocol notes 2.2), per category: POST the first case (retried once wi
 second if the answer is not understood); the answer is a month calendar, a "no slots"
 message or a branch chooser whose first ``step=3`` link leads to the calendar. After
 clearing the session cookies every day from the first bookable day through today + 7 x
-weeks is fetched from the first link (``step=4`` -> ``3``). Requests per snapshot:
-``1 + sum over categories of (1 POST [+1 retry] [+1 chooser GET] + D)`` with ``D`` the days
-from the first bookable day through today + 7W (0 when none is bookable by then).
+weeks is fetched from the first link (``step=4`` -> ``3``). The classic index is kept for a
+day (``fetch/daily.py``). Requests per snapshot: ``sum over categories of (1 POST [+1 retry]
+[+1 chooser GET] + D)`` (+1 for the index once a day) with ``D`` the days from the first
+bookable day through today + 7W (0 when none is bookable by then).
 
 WEB_APPOINT, per service on the form: ``POST CASETYPES[<service>]=1`` (the others 0) with
 the form's hidden fields and ``step=WEB_APPOINT_SEARCH_BY_CASETYPES``; each answer lists
@@ -36,6 +37,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 
 from ...errors import BlockedError, ScrapeError
+from ...fetch.daily import reuse_kw, reused
 from ..pages import PageError, PageView
 from . import classic, webappoint
 from . import protocol as p
@@ -81,10 +83,17 @@ async def scrape(source: Source, session: Session, weeks: int, now: datetime) ->
     origin = origin_of(base)
     company = source.params.get("company")
     params = ({"company": company} if company else {}) | extra_params(source.params.get("extra"))
-    first = await session.get(f"{base}/index.php", params=params)
+    # the index (categories, cases, form target) changes rarely: kept for a day; the
+    # selection POST starts its own session (protocol notes 2.5)
+    kept = reused(session)
+    first = await session.get(f"{base}/index.php", params=params, **reuse_kw(session))
     url = str(first.url)
     try:
         view = read_answer(first)
+        if reused(session) > kept and view.reader == webappoint.FORM:
+            # a WEB_APPOINT form carries its session's token: never the kept copy
+            first = await session.get(f"{base}/index.php", params=params)
+            view = read_answer(first)
     except PageError as exc:
         if company:
             raise

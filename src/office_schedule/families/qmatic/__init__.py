@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ...errors import ScrapeError
+from ...fetch.daily import reuse_kw
 from ...model import Location, ParsedSnapshot
 from .. import propose
 from ..common import look_ahead_days
@@ -70,8 +71,11 @@ class _Walk:
         self.days = {d.isoformat() for d in look_ahead_days(now.date(), weeks)}
         self.horizon = 7 * weeks
 
-    async def view(self, url: str, kinds: tuple[str, ...]) -> tuple[PageView, str]:
-        response = await self.session.get(url, headers={"Accept": "application/json"})
+    async def view(
+        self, url: str, kinds: tuple[str, ...], reuse: bool = False
+    ) -> tuple[PageView, str]:
+        headers = {"Accept": "application/json"}
+        response = await self.session.get(url, headers=headers, **reuse_kw(self.session, reuse))
         where = str(response.url)
         view = read_page(response.text, where)
         if view.page not in kinds:
@@ -125,7 +129,9 @@ def _chosen(services: list[dict[str, Any]], offered: list[str]) -> dict[str, Any
 async def scrape(source: Any, session: Any, weeks: int, now: datetime) -> dict[str, Any]:
     """Fetch one snapshot of a Qmatic Web Booking tenant (raw payload, see :func:`parse`)."""
     walk = _Walk(source, session, weeks, now)
-    view, where = await walk.view(rest_url(walk.base, SERVICES_PATH), ("services", "closed"))
+    # the catalogue (services, the branches offering each) is read daily
+    services_url = rest_url(walk.base, SERVICES_PATH)
+    view, where = await walk.view(services_url, ("services", "closed"), reuse=True)
     if view.page == "closed":
         raise ScrapeError(f"qmatic: {view.error} (tenant closed or moved?)", url=where)
     services = view.details["services"]
@@ -138,7 +144,7 @@ async def scrape(source: Any, session: Any, weeks: int, now: datetime) -> dict[s
     branches: dict[str, dict[str, Any]] = {}
     for service in services:
         url = rest_url(walk.base, BRANCHES_PATH, service=service["id"])
-        listed, _ = await walk.view(url, ("offices", "none-free"))
+        listed, _ = await walk.view(url, ("offices", "none-free"), reuse=True)
         for office in listed.offices:
             entry = branches.setdefault(
                 office.id, {"id": office.id, "name": office.name, "services": [], "slots": []}

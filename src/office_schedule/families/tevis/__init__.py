@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ...errors import ParseError
+from ...fetch.daily import reused
 from ...model import ParsedSnapshot
 from .. import propose
 from ..family import Family
@@ -28,10 +29,17 @@ __all__ = ["NAME", "parse", "read_page", "scrape"]
 
 
 async def scrape(source, session, weeks: int, now: datetime) -> dict[str, Any]:
-    """One snapshot of a tenant: departments, then the flow its service pages lead to."""
+    """One snapshot of a tenant: departments, then the flow its service pages lead to.
+
+    The start page and the service lists are kept for a day; today's flow fetches the first
+    service list afresh, as it starts the ``TVWebSession`` the later pages need.
+    """
     base = source.base_url
-    departments = await client.departments(session, base)
-    first = await client.services(session, base, next(iter(departments)))
+    departments = await client.departments(session, base, reuse=True)
+    md, kept = next(iter(departments)), reused(session)
+    first = await client.services(session, base, md, reuse=True)
+    if reused(session) > kept and first.details["flow"] != "classic":
+        first = await client.services(session, base, md)
     flow = classic if first.details["flow"] == "classic" else today
     return await flow.scrape(session, base, departments, first, weeks, now)
 

@@ -107,7 +107,7 @@ async def scrape(session, base: str, departments: dict[str, str], first, weeks: 
         view = (
             first
             if md_id == next(iter(departments))
-            else await client.services(session, base, md_id)
+            else await client.services(session, base, md_id, reuse=True)
         )
         records = view.details["services"]
         cnc.extend(service_record(md_id, rec) for rec in records)

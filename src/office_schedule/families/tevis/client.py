@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ScrapeError
+from ...fetch.daily import reuse_kw
 from ..pages import PageError, PageView
 from . import protocol as P
 from .pages import read_page
@@ -21,13 +22,16 @@ async def fetch_view(
     method: str = "GET",
     data: dict[str, str] | None = None,
     expect: tuple[str, ...] = (),
+    reuse: bool = False,
 ) -> tuple[PageView, str]:
     """Request ``url`` and read the answer; returns the view and the final URL.
 
     HTTP errors, the site's error pages and pages of another step than ``expect`` raise
     a ScrapeError naming the URL; the session messages raise :class:`SessionLost`.
     """
-    response = await session.request(method, url, data=data, allow_error_status=True)
+    response = await session.request(
+        method, url, data=data, allow_error_status=True, **reuse_kw(session, reuse)
+    )
     where = session.last_url or url
     text = response.text
     try:
@@ -57,11 +61,13 @@ async def fetch_view(
     return view, str(response.url)
 
 
-async def departments(session: Any, base: str) -> dict[str, str]:
-    view, _ = await fetch_view(session, P.url(base, ""), expect=("departments",))
+async def departments(session: Any, base: str, reuse: bool = False) -> dict[str, str]:
+    view, _ = await fetch_view(session, P.url(base, ""), expect=("departments",), reuse=reuse)
     return view.details["departments"]
 
 
-async def services(session: Any, base: str, md: str) -> PageView:
-    view, _ = await fetch_view(session, P.select2_url(base, md), expect=("services",))
+async def services(session: Any, base: str, md: str, reuse: bool = False) -> PageView:
+    """A department's service list; ``reuse``: from the kept copy (it issues no session)."""
+    url = P.select2_url(base, md)
+    view, _ = await fetch_view(session, url, expect=("services",), reuse=reuse)
     return view

@@ -4,15 +4,17 @@ Per department (``select2?md=N``, which also issues the ``TVWebSession`` cookie)
 service is chosen once (``GET location?mdt=..&select_cnc=1&cnc-N=1``): the answer is the
 office chooser (one form per office, "Nächster Termin ab ..."), or directly the suggest page
 when only one office serves it. Each office is chosen by POSTing its form (``loc=..``,
-``select_location=..``), which redirects to ``suggest``: one ``form.suggestion_form`` per
-free time, "Kein freier Termin verfügbar" when none. A suggest page states the range it
-covers (``filter_date_from``/``filter_date_to``); while that range ends before the
-look-ahead, the page's own filter form is sent again from the next day on.
+``select_location=..``) to the chooser's URL, which redirects to ``suggest``: one
+``form.suggestion_form`` per free time, "Kein freier Termin verfügbar" when none. A suggest
+page states the range it covers (``filter_date_from``/``filter_date_to``); while that range
+ends before the look-ahead, the page's own filter form is sent again from the next day on.
 
-Requests per snapshot: 1 + M + sum over the services asked of (1 + sum over their offices
-of (2 + further suggest pages)). Services whose ``data-tevis-calendars`` are all served
-by a shorter service already asked are skipped; offices whose next free time lies after
-the look-ahead are not opened.
+The start page, the service lists after the first and the office choosers are kept for a
+day (``fetch/daily.py``). Requests per snapshot: 1 + sum over the services asked of
+([1 chooser] + sum over their offices of (2 + further suggest pages)), + M and the
+choosers once a day. Services whose ``data-tevis-calendars`` are all served by a shorter
+service already asked are skipped; with a fresh chooser, offices whose next free time lies
+after the look-ahead are not opened.
 
 Locations are the offices (``loc``): the union of the free times of every service asked
 there, named as the chooser names the office. The raw payload keeps each page's slots with
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import urlencode, urljoin
 
 from ...errors import ParseError, ScrapeError
+from ...fetch.daily import StaleReuse, reused
 from ...model import Location, ParsedSnapshot
 from ..common import sorted_slots
 from ..pages import PageView
@@ -105,12 +108,30 @@ async def _office(session, loc_url: str, form: dict[str, Any]) -> tuple[PageView
     )
 
 
+def _same_office(chosen: str | None, shown: str | None) -> bool:
+    if not chosen or not shown:
+        return True
+    a, b = " ".join(chosen.split()), " ".join(shown.split())
+    return a in b or b in a
+
+
 async def _ask_service(session, base, action, md, rec, last) -> list[dict[str, Any]]:
-    """Every office of one service: its suggest pages (or why it was not opened)."""
+    """Every office of one service: its suggest pages (or why it was not opened).
+
+    The office chooser is kept for a day (``fetch/daily.py``) as the list of offices; a kept
+    one says nothing about their next free times, so then every office is asked. A service
+    with one office answers its suggest page instead of a chooser: never the kept copy.
+    """
     query = urlencode(P.service_query(rec["mdt"], rec["cnc"]))
     loc_url = urljoin(P.url(base, "select2"), action or "location").split("?", 1)[0]
     loc_url = f"{loc_url}?{query}"
-    view, url = await client.fetch_view(session, loc_url, expect=("offices", "times", "none-free"))
+    expect = ("offices", "times", "none-free")
+    before = reused(session)
+    view, url = await client.fetch_view(session, loc_url, expect=expect, reuse=True)
+    kept = reused(session) > before
+    if kept and view.page != "offices":
+        view, url = await client.fetch_view(session, loc_url, expect=expect)
+        kept = False
     ask = {"md": md, "cnc": rec["cnc"]}
     if view.page != "offices":  # one office only: the chooser was skipped
         loc = view.details.get("loc")
@@ -121,11 +142,20 @@ async def _ask_service(session, base, action, md, rec, last) -> list[dict[str, A
                  "pages": pages}]  # fmt: skip
     found = []
     for office in view.offices:
-        entry = {**ask, "loc": office.id, "name": office.name, "earliest": office.earliest}
-        if office.earliest and date.fromisoformat(office.earliest[:10]) > last:
+        earliest = None if kept else office.earliest
+        entry = {**ask, "loc": office.id, "name": office.name, "earliest": earliest}
+        if earliest and date.fromisoformat(earliest[:10]) > last:
             found.append({**entry, "pages": [], "skipped": AFTER_LOOK_AHEAD})
             continue
+        # the POST names the service in its URL and the office in its form: it needs no
+        # earlier GET of the chooser in this session (a kept chooser is as good)
         page, page_url = await _office(session, url, view.details["forms"][office.id])
+        if kept and not _same_office(office.name, page.details.get("office")):
+            raise StaleReuse(
+                f"tevis: office {office.id} is {page.details.get('office')!r} now, the kept "
+                f"chooser calls it {office.name!r}",
+                url=page_url,
+            )
         found.append({**entry, "pages": await _walk(session, page, page_url, last)})
     return found
 
@@ -149,7 +179,11 @@ async def scrape(session, base: str, departments: dict[str, str], first, weeks: 
     services: list[dict[str, Any]] = []
     queries: list[dict[str, Any]] = []
     for md in departments:
-        view = first if md == next(iter(departments)) else await client.services(session, base, md)
+        view = (
+            first
+            if md == next(iter(departments))
+            else await client.services(session, base, md, reuse=True)
+        )
         asked, _ = services_to_ask(view.details["services"])
         services.extend(
             {"md": md, "asked": rec in asked, **rec} for rec in view.details["services"]

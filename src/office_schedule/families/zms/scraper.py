@@ -18,6 +18,8 @@ used, chosen by their answers: ``available-days-by-office/`` + one
 
 Requests per snapshot, ``N`` = bookable days in T..E (any office), ``N_o`` = those of office
 ``o``: ``1 + max(1, N)`` (calendar), ``3 + N`` (by-office), ``3 + sum(1 + N_o)`` (backend).
+The catalogue and the generation that answered are kept for a day (``fetch/daily.py``):
+then ``max(1, N)``, ``1 + N`` and ``sum(1 + N_o)``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from ...errors import BlockedError, ScrapeError
+from ...fetch.daily import reuse_kw
 from ..pages import PageError, PageView
 from . import protocol as p
 from .pages import read_page
@@ -77,9 +80,13 @@ class _Walk:
         self.offices: dict[str, _Office] = {}
         self.last_url: str | None = None
 
-    async def view(self, endpoint: str, query: str, kinds: tuple[str, ...]) -> PageView:
+    async def view(
+        self, endpoint: str, query: str, kinds: tuple[str, ...], reuse: bool = False
+    ) -> PageView:
         url = f"{self.base}/{endpoint}" + (f"?{query}" if query else "")
-        response = await self.session.get(url, allow_error_status=True)
+        response = await self.session.get(
+            url, allow_error_status=True, **reuse_kw(self.session, reuse)
+        )
         where = self.last_url = str(response.url)
         view = read_page(response.text, where)
         if view.page == "blocked":
@@ -94,7 +101,8 @@ class _Walk:
 
     # -- step 1 ------------------------------------------------------------------------
     async def catalogue(self) -> tuple[str, list[dict[str, str]]]:
-        view = await self.view(p.CATALOGUE, "", ("services",))
+        # daily, not per snapshot (protocol notes 1.1); a stale one fails a later request
+        view = await self.view(p.CATALOGUE, "", ("services",), reuse=True)
         details = view.details
         name = details["services"].get(self.service)
         if name is None:
@@ -213,6 +221,9 @@ class _Walk:
         return True
 
 
+GENERATION_FACT = "zms-generation"
+
+
 def missing(view: PageView) -> bool:
     """The catch-all answer of an endpoint this API generation does not have."""
     return view.page == "error-page" and p.NOT_FOUND in view.details.get("codes", [])
@@ -240,11 +251,17 @@ async def scrape(source: Any, session: Any, weeks: int, now: datetime) -> dict[s
             url=walk.last_url,
         )
     ids = sorted(walk.offices)
-    for generation, step in zip(
-        p.GENERATIONS, (walk.calendar, walk.by_office, walk.backend), strict=True
-    ):
-        if await step(ids):
+    steps = dict(zip(p.GENERATIONS, (walk.calendar, walk.by_office, walk.backend), strict=True))
+    # the generation that answered before is asked first (kept a day like the catalogue);
+    # the others only when it is missing now
+    known = session.recall(GENERATION_FACT) if hasattr(session, "recall") else None
+    order = [known] if known in steps else []
+    order += [g for g in p.GENERATIONS if g not in order]
+    for generation in order:
+        if await steps[generation](ids):
             raw["api"] = generation
+            if hasattr(session, "note"):
+                session.note(GENERATION_FACT, generation)
             break
     else:
         raise ScrapeError(
