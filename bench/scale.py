@@ -263,10 +263,11 @@ def main() -> int:
             f"{results[n]['peak_mb'][s]:>11.0f}{results[n]['start_mb'][s]:>8.0f}" for n in counts
         )
         print(f"{s:<9}{cells}")
-    print(
-        "report's chart workers, peak MB (forked: pages shared with the report counted): "
-        + ", ".join(f"{n} wk {results[n]['workers_mb']['report']:.0f}" for n in counts)
-    )
+    for step, what in (("report", "chart workers"), ("import", "member workers")):
+        print(
+            f"{step}'s {what}, peak MB of the largest (forked: pages shared with the parent "
+            "counted): " + ", ".join(f"{n} wk {results[n]['workers_mb'][step]:.0f}" for n in counts)
+        )
     lo, hi = counts[0], counts[-1]
     mid = next((n for n in reversed(counts[:-1]) if n > lo), None)
     ratios: dict[str, dict[str, float]] = {"seconds": {}, "cpu": {}}
