@@ -90,8 +90,8 @@ def import_path(store: Store, path: Path, now: datetime | None = None) -> Import
         result = ImportResult(str(path))
         week = named_week(path)
         with store.transaction():
-            label = None if week is None else f"{week[0]}-{week[1]:02d}"
-            workers = parallel.workers_for(week, label is None or store.week_has_segments(label))
+            stored = week is not None and store.week_has_segments(_week_range(*week)[2])
+            workers = parallel.workers_for(week, stored)
             if workers:
                 parallel.import_archive(store, path, week, now, result, workers)
             else:

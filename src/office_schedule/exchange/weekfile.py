@@ -15,7 +15,6 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import BinaryIO, NoReturn
 
 import numpy as np
@@ -23,7 +22,6 @@ import numpy as np
 from ..errors import OfficeScheduleError
 
 HEADER = ("date", "source_id", "location_id")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _COMMA, _ONE, _CR, _LF = ord(","), ord("1"), ord("\r"), ord("\n")
 _TIME_RE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 _SAFE_FIELD = re.compile(r"^[^,\"\r\n]*$")
@@ -164,6 +162,17 @@ class WeekBlock:
     last_col: np.ndarray
 
 
+def _is_time(raw: bytes) -> bool:
+    """``YYYY-MM-DD HH:MM:SS`` naming a real time (the check ``_read_dates`` makes at once)."""
+    if not _TIME_RE.match(raw):
+        return False
+    try:
+        np.datetime64(raw.decode(), "s")
+    except ValueError:
+        return False
+    return True
+
+
 def _utf8(raw: bytes, where: str, offset: int) -> str:
     try:
         return raw.decode("utf-8")
@@ -212,14 +221,8 @@ class WeekReader:
             ok = False
         if not ok:
             for col, slot in enumerate(self.slots, start=4):
-                try:
-                    if not _TIME_RE.match(slot.encode()):
-                        raise ValueError
-                    datetime.strptime(slot, TIME_FORMAT)
-                except ValueError:
-                    raise WeekFileError(
-                        f"{name}, row 1, column {col}: {slot!r} is not a slot time"
-                    ) from None
+                if not _is_time(slot.encode()):
+                    raise WeekFileError(f"{name}, row 1, column {col}: {slot!r} is not a slot time")
         if self.slots != sorted(set(self.slots)):
             raise WeekFileError(f"{name}, row 1: slot columns are not unique and sorted")
         self.max_line = 2 * len(self.slots) + MAX_PREFIX_BYTES
@@ -272,7 +275,7 @@ class WeekReader:
             raw_dates, sources, raw_locs, all_cells = zip(
                 *[line.split(b",", 3) for line in lines], strict=True
             )
-            if len(lines) != len(all_cells) or set(sources) != {sid}:
+            if set(sources) != {sid}:
                 raise ValueError
         except ValueError:  # a line of fewer than four fields, or another source
             self._refuse(block, first)
@@ -315,7 +318,9 @@ class WeekReader:
     def _parse_each(self, block: bytes, lines: list[bytes], first: int) -> WeekBlock:
         """``_parse`` row by row (no slot columns, or a block that will be refused)."""
         error = self._first_error(block, first)
-        if error is not None or self.slots:
+        if error is not None:
+            raise error
+        if self.slots:  # only a line too long leads here, and _first_error names it
             self._refuse(block, first)
         sid = self.source_id.encode() if self.source_id else None
         dates, seconds, locations = [], [], []
@@ -365,13 +370,9 @@ class WeekReader:
         for r, line in enumerate(lines):
             where = f"{name}, row {first + r}"
             date, source, raw_loc = line[:-1].split(b",", 3)[:3]
-            if date not in self._dates:
-                if not _TIME_RE.match(date):
-                    return WeekFileError(f"{where}: bad date {date[:40]!r}")
-                try:
-                    np.datetime64(date.decode(), "s")
-                except ValueError:
-                    return WeekFileError(f"{where}: bad date {date.decode()!r}")
+            if date not in self._dates and not _is_time(date):
+                shown = date.decode() if _TIME_RE.match(date) else date[:40]
+                return WeekFileError(f"{where}: bad date {shown!r}")
             at = offset + len(date) + 1
             try:
                 if not self.source_id:

@@ -95,7 +95,8 @@ class SegmentWriter:
     may hold). ``begin(taken_at)``, ``put(location, positions)`` per present location,
     ``end()``; ``finish()`` returns the segment bytes. A location given the very array
     object it had in the previous snapshot is unchanged at no cost; other states are diffed
-    against their predecessors in batches, as bit matrices, and the changes go to spool files.
+    against their predecessors in batches (one merge of sorted keys), and the changes go to
+    spool files.
     """
 
     def __init__(self, universe: np.ndarray):
@@ -109,11 +110,11 @@ class SegmentWriter:
         self.added = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
         self.removed = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
         self.seen: set[str] = set()
-        # states put since the last batch: new positions, and where the old ones are
+        # states put since the last batch: their new and old positions, snapshot, location,
+        # and whether the location was absent before (recorded even with no slots)
         self._new: list[np.ndarray] = []
-        self._snap, self._loc, self._old_row = array("i"), array("i"), array("i")
-        self._old: list[tuple[int, np.ndarray]] = []  # (batch row, old positions)
-        self._row_of: dict[str, int] = {}  # location -> its latest batch row
+        self._old: list[np.ndarray] = []
+        self._snap, self._loc, self._fresh = array("i"), array("i"), array("b")
         self._cells = 0
 
     def positions(self, minutes: np.ndarray) -> np.ndarray:
@@ -126,14 +127,7 @@ class SegmentWriter:
 
     def put(self, loc: str, positions: np.ndarray) -> bool:
         """Add a present location; False when it is already in this snapshot."""
-        seen = self.seen
-        if loc in seen:
-            return False
-        seen.add(loc)
-        old = self.present.get(loc)
-        if old is None or old[0] is not positions:
-            self._change(loc, positions, np.asarray(positions, dtype=np.int64), old)
-        return True
+        return self.put_keyed(loc, positions, lambda: positions)
 
     def put_run(self, locs: list[str], states: list[np.ndarray], new: list[int]) -> bool:
         """``put`` of many locations, where only the rows ``new`` may have a state other
@@ -165,16 +159,12 @@ class SegmentWriter:
         return True
 
     def _change(self, loc: str, key: object, new: np.ndarray, old) -> None:
-        row = len(self._new)
+        """Queue ``loc``'s new state; ``old``: its ``present`` entry, None if it was absent."""
         self._new.append(new)
+        self._old.append(_NONE if old is None else old[1])
+        self._fresh.append(old is None)
         self._snap.append(len(self.times) - 1)
         self._loc.append(self.index.setdefault(loc, len(self.index)))
-        # -2: the location was absent (it is recorded even with no slots)
-        before = self._row_of.get(loc, -1) if old is not None else -2
-        self._old_row.append(before)
-        if old is not None and before < 0:
-            self._old.append((row, old[1]))
-        self._row_of[loc] = row
         self.present[loc] = (key, new)
         self._cells += 2 * len(new) + 1
         if self._cells >= BATCH_CELLS:
@@ -186,19 +176,14 @@ class SegmentWriter:
         if not k:
             return
         # a state as keys row * n + position: every batch row's old and new keys sorted
-        olds: list[np.ndarray] = [_NONE] * k
-        for row, old in self._old:
-            olds[row] = old
-        old_row = np.frombuffer(self._old_row, dtype=np.int32)
-        for row in np.flatnonzero(old_row >= 0).tolist():
-            olds[row] = self._new[old_row[row]]
         new_keys = _rows_of(self._new) * n + np.concatenate(self._new)
-        old_keys = _rows_of(olds) * n + np.concatenate(olds)
+        old_keys = _rows_of(self._old) * n + np.concatenate(self._old)
         plus, minus = _sorted_difference(new_keys, old_keys)
         n_add = np.bincount(plus // max(n, 1), minlength=k)
         n_rem = np.bincount(minus // max(n, 1), minlength=k)
         plus_c, minus_c = plus % max(n, 1), minus % max(n, 1)
-        keep = np.flatnonzero(((n_add + n_rem) > 0) | (old_row == -2))
+        fresh = np.frombuffer(self._fresh, dtype=np.int8).astype(bool)
+        keep = np.flatnonzero(((n_add + n_rem) > 0) | fresh)
         rec = self.rec
         rec["snap"].extend(np.frombuffer(self._snap, dtype=np.int32)[keep].tolist())
         rec["loc"].extend(np.frombuffer(self._loc, dtype=np.int32)[keep].tolist())
@@ -207,8 +192,8 @@ class SegmentWriter:
         rec["rem"].extend(n_rem[keep].tolist())
         self.added.write(_run_deltas(self.universe[plus_c], n_add).tobytes())
         self.removed.write(_run_deltas(self.universe[minus_c], n_rem).tobytes())
-        self._new, self._old, self._row_of, self._cells = [], [], {}, 0
-        self._snap, self._loc, self._old_row = array("i"), array("i"), array("i")
+        self._new, self._old, self._cells = [], [], 0
+        self._snap, self._loc, self._fresh = array("i"), array("i"), array("b")
 
     def end(self) -> None:
         if len(self.present) > len(self.seen):
@@ -218,7 +203,6 @@ class SegmentWriter:
                     self.rec[key].append(value)
                 self.rec["loc"].append(self.index.setdefault(loc, len(self.index)))
                 del self.present[loc]
-                self._row_of.pop(loc, None)
 
     def finish(self) -> bytes:
         self._flush()
@@ -259,10 +243,10 @@ class SegmentWriter:
         return buf.getvalue()
 
 
-def _rows_of(states, rows=None) -> np.ndarray:
+def _rows_of(states: list[np.ndarray]) -> np.ndarray:
     """The row index of each element of the concatenated ``states``."""
     lengths = np.fromiter(map(len, states), dtype=np.int64, count=len(states))
-    return np.repeat(np.arange(len(states)) if rows is None else np.asarray(rows), lengths)
+    return np.repeat(np.arange(len(states)), lengths)
 
 
 _NONE = np.empty(0, dtype=np.int64)
