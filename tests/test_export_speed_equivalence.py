@@ -19,13 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from office_schedule.exchange.archive import write_tar_gz
-from office_schedule.exchange.exporter import _slot_union, week_csv
+from office_schedule.exchange.exporter import week_csv
 from office_schedule.exchange.weekfile import (
     HEADER,
     WeekFileError,
     read_week_csv,
     write_week_csv,
 )
+from office_schedule.store.segments import distinct_minutes
 from office_schedule.store.weeks import week_rows
 
 EXAMPLES = settings(max_examples=150, deadline=None, database=None)
@@ -166,14 +167,15 @@ def test_writer_refuses_fields_needing_quotes(source, loc):
 # -- the exporter ----------------------------------------------------------------------------
 @EXAMPLES
 @given(st.lists(st.integers(0, 2000), max_size=200), st.integers(0, 1 << 30))
-def test_slot_union_equals_unique(values, base):
+def test_distinct_minutes_equals_unique(values, base):
     flat = np.array(values, dtype=np.int64) + base
     for dtype in ("<u4", np.int64):
-        allm, index = _slot_union(flat.astype(dtype))
+        allm, index = distinct_minutes(flat.astype(dtype), inverse=True)
         want, inverse = np.unique(flat, return_inverse=True)
         assert allm.tolist() == want.tolist() and index.tolist() == inverse.tolist()
+        assert distinct_minutes(flat.astype(dtype)).tolist() == want.tolist()
     wide = np.array([0, 1 << 30, *values])  # slots decades apart: sorted, not a bitmap
-    allm, index = _slot_union(wide)
+    allm, index = distinct_minutes(wide, inverse=True)
     assert allm[index].tolist() == wide.tolist() and allm.tolist() == sorted(set(wide.tolist()))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
+from ..store.segments import distinct_minutes
 from .events import store_events
 from .series import minutes_of
 
@@ -31,15 +32,7 @@ def city_of(source_id: str, catalog: dict | None) -> str:
 
 def _distinct(arrays: list[np.ndarray]) -> int:
     """How many distinct minutes the arrays hold together."""
-    values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-    if not len(values):
-        return 0
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo > 4 * len(values) + (1 << 16):
-        return len(np.unique(values))
-    seen = np.zeros(hi - lo + 1, dtype=bool)
-    seen[values - lo] = True
-    return int(np.count_nonzero(seen))
+    return len(distinct_minutes(np.concatenate(arrays) if len(arrays) > 1 else arrays[0]))
 
 
 def _offered(store, source_ids: Iterable[str], start: str, end: str) -> pl.DataFrame:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..clock import OFFICE_TZ, local_now
-from ..store import Store
+from ..store import Store, segments
 from ..store.weeks import week_bounds, week_of, week_rows, weeks_of_sources
 from . import metadata as metadata_json
 from .archive import write_tar_gz
@@ -36,25 +36,6 @@ class ExportResult:
     weeks_partial: list[str] = field(default_factory=list)
     files: int = 0
     rows: int = 0
-
-
-def _slot_union(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct minutes of ``flat`` and the index of each of its values there.
-
-    A bitmap over the minutes' range does it in linear time; a range far wider than the
-    values (slots years apart) is sorted instead.
-    """
-    if not len(flat):
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    lo, hi = int(flat.min()), int(flat.max())
-    if hi - lo >= (1 << 16) + 4 * len(flat):
-        return np.unique(flat, return_inverse=True)
-    offset = flat - flat.dtype.type(lo)
-    seen = np.zeros(hi - lo + 1, dtype=bool)
-    seen[offset] = True
-    index = np.cumsum(seen, dtype=np.int64)
-    index -= 1
-    return np.flatnonzero(seen) + lo, index[offset]
 
 
 def _distinct_states(arrays: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
@@ -82,7 +63,7 @@ def week_csv(
         return None
     keys = sorted(rows)
     states, state_of = _distinct_states(list(map(rows.__getitem__, keys)))
-    allm, index = _slot_union(np.concatenate(states))
+    allm, index = segments.distinct_minutes(np.concatenate(states), inverse=True)
     stamps = allm.astype(np.int64).astype("datetime64[m]")
     columns = [str(s).replace("T", " ") + ":00" for s in stamps]
     ends = np.cumsum([len(m) for m in states]).tolist()

@@ -243,6 +243,27 @@ class SegmentWriter:
         return buf.getvalue()
 
 
+def distinct_minutes(flat: np.ndarray, inverse: bool = False):
+    """The sorted distinct values of ``flat`` (and, with ``inverse``, the index of each of its
+    values there). A bitmap over the values' range does it in linear time; a range far wider
+    than the values (slots years apart) is sorted instead."""
+    if not len(flat):
+        empty = np.empty(0, dtype=np.int64)
+        return (empty, empty) if inverse else empty
+    lo, hi = int(flat.min()), int(flat.max())
+    if hi - lo >= (1 << 16) + 4 * len(flat):
+        return np.unique(flat, return_inverse=inverse)
+    offset = flat - flat.dtype.type(lo)
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    seen[offset] = True
+    values = np.flatnonzero(seen) + lo
+    if not inverse:
+        return values
+    index = np.cumsum(seen, dtype=np.int64)
+    index -= 1
+    return values, index[offset]
+
+
 def _rows_of(states: list[np.ndarray]) -> np.ndarray:
     """The row index of each element of the concatenated ``states``."""
     lengths = np.fromiter(map(len, states), dtype=np.int64, count=len(states))
