@@ -178,6 +178,70 @@ def reference_leipzig(src, weeks: int, world) -> int:
     return total
 
 
+# --------------------------------------------------------------------------- catalogue pages
+#
+# Of each reference pattern above, the pages fetched only to learn the catalogue (departments,
+# services, offices, calendars), not to step a session wizard on to a slot page: what
+# perfect reuse of rarely changing pages ("fetch them once a day") could leave out. The rest
+# of the reference's requests, its slot pages and wizard steps, is the reuse floor.
+
+
+def catalogue_tevis(src, weeks: int, world=None) -> int:
+    """tevis-netappoint.md 1.2 steps 1 and 2a: the start page and one service list per md."""
+    return 1 + len(src.departments)
+
+
+def catalogue_netappoint(src, weeks: int, world=None) -> int:
+    """tevis-netappoint.md 2.2 step 1: the index (categories, cases, form target); the
+    selection POST starts its own session. WEB_APPOINT: the form carries its session's
+    token, so it is a wizard step (0)."""
+    return 0 if src.variant == "ajax" else 1
+
+
+def catalogue_etermin(src, weeks: int, world=None) -> int:
+    """etermin-tempus.md 1.1 steps 1 and 2: the service list + one calendar list per group."""
+    from office_schedule.simulate import etermin_server as et
+
+    groups = {e["sgid"] for e in et.services_json(src) if e.get("s") and e.get("duration")}
+    return 1 + len(groups)
+
+
+def catalogue_zms(src, weeks: int, world=None) -> int:
+    """systems-2026.md 1.1 step 1: ``offices-and-services`` ("daily, not per snapshot")."""
+    return 1
+
+
+def catalogue_cleverq(src, weeks: int, world=None) -> int:
+    """systems-2026.md 4 step 2: the site info (services, subtasks); the booking page issues
+    the session and the CSRF token (a wizard step)."""
+    return 1
+
+
+def catalogue_qmatic(src, weeks: int, world=None) -> int:
+    """systems-2026.md 5: the catalogue, services and the branches per service."""
+    from office_schedule.simulate import qmatic_server as q
+
+    return 1 + len(q.services(src))
+
+
+def catalogue_none(src, weeks: int, world=None) -> int:
+    """flexappoint (systems-2026.md 15): every page is a slot page; smartcjm (3.1) and
+    leipzig (custom-machinery-export.md A.1): every page is a step of a session wizard."""
+    return 0
+
+
+CATALOGUE = {
+    "tevis": catalogue_tevis,
+    "netappoint": catalogue_netappoint,
+    "etermin": catalogue_etermin,
+    "zms": catalogue_zms,
+    "cleverq": catalogue_cleverq,
+    "qmatic": catalogue_qmatic,
+    "flexappoint": catalogue_none,
+    "smartcjm": catalogue_none,
+    "leipzig": catalogue_none,
+}
+
 REFERENCES = {
     "tevis": reference_tevis,
     "netappoint": reference_netappoint,
@@ -191,15 +255,25 @@ REFERENCES = {
 }
 
 
-def reference_requests(world, weeks: int) -> dict[str, int]:
-    """source id -> the reference's requests per snapshot, for every family priced above."""
+def _priced(table: dict, world, weeks: int) -> dict[str, int]:
+    """source id -> ``table[family](source, weeks, world)`` for every family in ``table``."""
     with world.lock:
         world.refresh()
         return {
-            sid: REFERENCES[src.family](src, weeks, world)
+            sid: table[src.family](src, weeks, world)
             for sid, src in world.sources.items()
-            if src.family in REFERENCES
+            if src.family in table
         }
+
+
+def reference_requests(world, weeks: int) -> dict[str, int]:
+    """source id -> the reference's requests per snapshot, for every family priced above."""
+    return _priced(REFERENCES, world, weeks)
+
+
+def reference_catalogue(world, weeks: int) -> dict[str, int]:
+    """source id -> the catalogue pages among the reference's requests (``CATALOGUE``)."""
+    return _priced(CATALOGUE, world, weeks)
 
 
 async def scrape_all(srv, world, weeks: int) -> tuple[dict[str, int], dict[str, int]]:

@@ -15,7 +15,9 @@ Two sweeps run on the frozen world with one fetcher: the first fetches every pag
 second answers the pages the families keep for a day from the first (``fetch/daily.py``).
 Both are checked to store identical slots per source and location. Beside them, the
 reference's requests for the same simulated catalog (``request_counts.REFERENCES``: the 2021
-reference's pattern, or the naive one of the protocol notes). Last line
+reference's pattern, or the naive one of the protocol notes) and its ``reuse_floor``: the
+reference minus its catalogue pages (``request_counts.CATALOGUE``), the limit of reading
+rarely changing pages once a day (``reuse_floor_ratio`` = floor / reference). Last line
 ``requests_ratio=X.XX`` (second sweep / reference; target <= 0.5).
 
     python bench/sweep.py                    # 40 tevis sources, 4 hosts (target <= 1.25)
@@ -42,7 +44,7 @@ from office_schedule.store import SQLiteStore
 from office_schedule.sweep import run_sweep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from request_counts import reference_requests  # noqa: E402
+from request_counts import reference_catalogue, reference_requests  # noqa: E402
 
 
 def plan(args) -> tuple[dict[str, int], dict[str, str], list[str]]:
@@ -71,7 +73,10 @@ def serve(families, assignment, hosts, latency, seed, weeks, catalog: str, stop)
 
     world = SimWorld(seed=seed, families=families, frozen=True)
     with SimServer(world, hosts=hosts, latency=latency, assignment=assignment) as srv:
-        references = reference_requests(world, weeks)
+        references = {
+            "requests": reference_requests(world, weeks),
+            "catalogue": reference_catalogue(world, weeks),
+        }
         Path(catalog).with_suffix(".ref.json").write_text(json.dumps(references))
         srv.write_catalog(catalog)
         stop.wait()
@@ -199,22 +204,30 @@ def main() -> None:
     report_reuse(first[1], second, references, slots, fetcher)
 
 
-def report_reuse(first_results, second, references, slots, fetcher) -> None:
-    """Requests of both sweeps beside the reference, per family; the stored slots compared."""
+def report_reuse(first_results, second, priced, slots, fetcher) -> None:
+    """Requests of both sweeps beside the reference, per family; the stored slots compared.
+
+    ``reuse_floor`` = the reference's requests minus its catalogue pages
+    (``request_counts.CATALOGUE``): what fetching rarely changing pages once a day could
+    reach with the reference's own slot pages.
+    """
+    references, catalogue = priced["requests"], priced["catalogue"]
     wall2, second_results, _ = second
     counts = [{r.source_id: r.requests for r in rs} for rs in (first_results, second_results)]
     rows: dict[str, list[int]] = {}
     for sid in counts[0]:
-        row = rows.setdefault(family_of(sid), [0, 0, 0, 0])
+        row = rows.setdefault(family_of(sid), [0, 0, 0, 0, 0])
         row[0] += 1
         row[1] += counts[0][sid]
         row[2] += counts[1].get(sid, 0)
         row[3] += references.get(sid, 0)
-    for family, (n, one, two, ref) in sorted(rows.items(), key=lambda kv: -kv[1][3]):
+        row[4] += references.get(sid, 0) - catalogue.get(sid, 0)
+    for family, (n, one, two, ref, floor) in sorted(rows.items(), key=lambda kv: -kv[1][3]):
         ratio = f"{two / ref:.2f}" if ref else "-"
+        floor_ratio = f"{floor / ref:.2f}" if ref else "-"
         print(
             f"family[{family}] sources={n} first={one} per_sweep={two} reference={ref} "
-            f"ratio={ratio}"
+            f"ratio={ratio} reuse_floor={floor} reuse_floor_ratio={floor_ratio}"
         )
     # the first sweep has nothing kept yet: it is the sweep without reuse
     differ = sorted(sid for sid in slots[0] if slots[0][sid] != slots[1][sid])
@@ -232,7 +245,10 @@ def report_reuse(first_results, second, references, slots, fetcher) -> None:
     ref_total = sum(references.get(sid, 0) for sid in counts[0])
     print(f"requests_first_sweep={total1}")
     print(f"requests_per_sweep={total2}")
+    floor_total = ref_total - sum(catalogue.get(sid, 0) for sid in counts[0])
     print(f"reference_requests_per_sweep={ref_total}")
+    print(f"reuse_floor={floor_total}")
+    print(f"reuse_floor_ratio={floor_total / ref_total:.2f}")
     print(f"requests_ratio={total2 / ref_total:.2f}")
 
 

@@ -469,13 +469,23 @@ def run_scrape(source: Source, now: datetime = NOW, weeks: int = WEEKS):
 
 
 def classic_days(world: SimWorld, src) -> list[int]:
-    """Day pages the classic flow fetches per category (protocol 2.2 e)."""
+    """Day pages the classic flow fetches per category (protocol 2.2 e): from the first
+    bookable day through today + 7W, in the month shown only the days it marks bookable."""
     last = NOW.date() + timedelta(days=7 * WEEKS)
     out = []
     for lid in src.locations:
         bookable = ns._bookable_month(world, src, lid, NOW)
-        out.append((last - bookable[0]).days + 1 if bookable and bookable[0] <= last else 0)
+        out.append(day_pages(bookable, NOW.date(), last))
     return out
+
+
+def day_pages(bookable: list, today, last) -> int:
+    """Bookable days of today's month view + every day after that month through ``last``."""
+    if not bookable or bookable[0] > last:
+        return 0
+    month_end = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    later = max(0, (last - month_end).days + 1)
+    return sum(1 for d in bookable if d <= last) + later
 
 
 def plain_classic(world, src) -> bool:

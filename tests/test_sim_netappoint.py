@@ -41,8 +41,9 @@ def world(seed: int, **kw) -> SimWorld:
 
 
 def expected_requests(w: SimWorld, src, weeks: int = WEEKS) -> int:
-    """Classic (protocol 2.2): 1 + per category (POST [+ chooser] + days first bookable ..
-    today+7W); WEB_APPOINT: 1 + one POST per service of the form."""
+    """Classic (protocol 2.2): 1 + per category (POST [+ chooser] + the bookable days of
+    today's month view + every later day through today+7W); WEB_APPOINT: 1 + one POST per
+    service of the form."""
     if src.variant == "ajax":
         return 1 + len(aj.casetypes(src))
     now = w.now()
@@ -52,7 +53,8 @@ def expected_requests(w: SimWorld, src, weeks: int = WEEKS) -> int:
         total += 1 + ns.tenant(src).chooser
         bookable = ns._bookable_month(w, src, loc.id, now)
         if bookable and bookable[0] <= last:
-            total += (last - bookable[0]).days + 1
+            month_end = (now.date().replace(day=1) + timedelta(days=32)).replace(day=1)
+            total += sum(1 for d in bookable if d <= last) + max(0, (last - month_end).days + 1)
     return total
 
 

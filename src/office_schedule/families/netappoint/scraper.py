@@ -10,11 +10,12 @@ required), a ``WEB_APPOINT_CASETYPELIST`` form the **WEB_APPOINT** skin.
 Classic (protocol notes 2.2), per category: POST the first case (retried once with the
 second if the answer is not understood); the answer is a month calendar, a "no slots"
 message or a branch chooser whose first ``step=3`` link leads to the calendar. After
-clearing the session cookies every day from the first bookable day through today + 7 x
-weeks is fetched from the first link (``step=4`` -> ``3``). The classic index is kept for a
-day (``fetch/daily.py``). Requests per snapshot: ``sum over categories of (1 POST [+1 retry]
-[+1 chooser GET] + D)`` (+1 for the index once a day) with ``D`` the days from the first
-bookable day through today + 7W (0 when none is bookable by then).
+clearing the session cookies the days from the first bookable day through today + 7 x
+weeks are fetched from the first link (``step=4`` -> ``3``): in the month shown only the
+days it links as bookable, after it every day. The classic index is kept for a day
+(``fetch/daily.py``). Requests per snapshot: ``sum over categories of (1 POST [+1 retry]
+[+1 chooser GET] + D)`` (+1 for the index once a day) with ``D`` the bookable days of the
+month shown plus every later day through today + 7W (0 when none is bookable by then).
 
 WEB_APPOINT, per service on the form: ``POST CASETYPES[<service>]=1`` (the others 0) with
 the form's hidden fields and ``step=WEB_APPOINT_SEARCH_BY_CASETYPES``; each answer lists
@@ -181,15 +182,27 @@ async def _calendar(
 async def _day_slots(
     session: Session, links: list[str], origin: str, last: date
 ) -> tuple[list[str], str | None]:
-    """Every free slot from the first bookable day through ``last``, and the marker if none."""
+    """Every free slot from the first bookable day through ``last``, and the marker if none.
+
+    Inside a month the calendar shows, only its bookable days are asked: the month table
+    links every bookable day (``a.nat_calendar_weekday_bookable``) and marks the others
+    ``nat_calendar_weekday_notbookable`` without a link (protocol notes 2.2 c, 2.3), and
+    it is read in this snapshot, just before the day pages. Days after the months shown
+    are asked one by one, as the reference asks every day.
+    """
     template = classic.absolute(origin, links[0])
     day = classic.link_date(template)
     if day is None:  # the calendar reader checked every link already
         raise ScrapeError("netappoint bookable link lacks a valid year/month/day", template)
     if day > last:
         return [], f"netappoint: the first bookable day {day} is after {last}"
+    bookable = {classic.link_date(classic.absolute(origin, link)) for link in links}
+    shown = {(d.year, d.month) for d in bookable if d is not None}
     dates: list[str] = []
     while day <= last:
+        if (day.year, day.month) in shown and day not in bookable:
+            day += timedelta(days=1)
+            continue
         url = classic.day_url(template, day)
         view = read_answer(await session.get(url))
         if view.reader != classic.DAY:

@@ -1,9 +1,11 @@
 """TEVIS as the reference read it in 2021: calendars opened per service, weekly ``caldiv`` JSON.
 
 Per department the service list names the calendars that serve each service; a calendar is
-opened once (``calendar?mdt=..&select_cnc=1&cnc-N=1``, which selects it server-side through
+opened (``calendar?mdt=..&select_cnc=1&cnc-N=1``, which selects it server-side through
 the session cookie) and then read week by week (``caldiv?cal=..&week=YYYYWW&json=1``).
-Cost = 1 + M + sum over md of C_md x (1 + W) (protocol notes 1.2).
+The reference's cost is 1 + M + sum over md of C_md x (1 + W) (protocol notes 1.2); here
+the calendars opened by the same service are read together after one open:
+1 + M + sum over md of (S_md + C_md x W), S_md = the services that open them.
 
 Unlike the reference, a week whose answer is not a caldiv week fails the source, and the
 session messages ("Kein gültiger Mandant gefunden") are errors, not "no calendar": both
@@ -46,6 +48,20 @@ def calendar_work_list(records: list[dict[str, Any]]) -> dict[str, tuple[str, st
         else:
             work[f"mdt-{rec['mdt']}"] = (rec["mdt"], rec["cnc"])
     return work
+
+
+def by_service(work: dict[str, tuple[str, str]]) -> list[tuple[str, tuple[str, str]]]:
+    """The work list with the calendars of one service next to each other.
+
+    The open request (``calendar?mdt=..&select_cnc=1&cnc-N=1``, protocol notes 1.2 c) names
+    only the service; its body is ignored and it selects that service in the session. The
+    calendars the reference opens with the same URL one after another thus need it once:
+    the same URL sent again in the same session selects the same thing.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key, service in work.items():
+        groups.setdefault(service, []).append(key)
+    return [(key, service) for service, keys in groups.items() for key in keys]
 
 
 def iso_weeks(now: datetime | date, weeks: int) -> list[str]:
@@ -111,17 +127,21 @@ async def scrape(session, base: str, departments: dict[str, str], first, weeks: 
         )
         records = view.details["services"]
         cnc.extend(service_record(md_id, rec) for rec in records)
-        for key, (mdt, cnc_name) in calendar_work_list(records).items():
+        opened = None  # the (mdt, cnc) the session has selected last
+        for key, (mdt, cnc_name) in by_service(calendar_work_list(records)):
             if key == "0":
                 continue
             if key.startswith("mdt-"):
                 cal_id = await _resolve_pseudo(session, base, mdt, cnc_name)
+                opened = (mdt, cnc_name)
                 if cal_id is None or cal_id == "0":
                     skipped.append({"md": md_id, "cnc": cnc_name, "message": "no calendar"})
                     continue
             else:
                 cal_id = key
-                await session.get(P.calendar_url(base, mdt, cnc_name))
+                if opened != (mdt, cnc_name):
+                    await session.get(P.calendar_url(base, mdt, cnc_name))
+                    opened = (mdt, cnc_name)
             stored = calendars.setdefault(cal_id, [])
             stored.extend(await _weeks(session, base, cal_id, week_ids))
     return {"v": 2, "md": departments, "cnc": cnc, "calendar": calendars, "skipped": skipped}

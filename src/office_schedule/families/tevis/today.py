@@ -3,15 +3,16 @@
 Per department (``select2?md=N``, which also issues the ``TVWebSession`` cookie) every
 service is chosen once (``GET location?mdt=..&select_cnc=1&cnc-N=1``): the answer is the
 office chooser (one form per office, "Nächster Termin ab ..."), or directly the suggest page
-when only one office serves it. Each office is chosen by POSTing its form (``loc=..``,
-``select_location=..``) to the chooser's URL, which redirects to ``suggest``: one
+when only one office serves it. Each office's suggest page is asked directly with the
+fields of the suggest page's own filter form (``suggest?loc=..&mdt=0&cnc-N=1&filter_date_from=
+..&filter_date_to=..``), not by POSTing the chooser's form and following its redirect: one
 ``form.suggestion_form`` per free time, "Kein freier Termin verfügbar" when none. A suggest
 page states the range it covers (``filter_date_from``/``filter_date_to``); while that range
-ends before the look-ahead, the page's own filter form is sent again from the next day on.
+ends before the look-ahead, the filter form is sent again from the next day on.
 
 The start page, the service lists after the first and the office choosers are kept for a
 day (``fetch/daily.py``). Requests per snapshot: 1 + sum over the services asked of
-([1 chooser] + sum over their offices of (2 + further suggest pages)), + M and the
+([1 chooser] + sum over their offices of (1 + further suggest pages)), + M and the
 choosers once a day. Services whose ``data-tevis-calendars`` are all served by a shorter
 service already asked are skipped; with a fresh chooser, offices whose next free time lies
 after the look-ahead are not opened.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import parse_qsl, urlencode, urljoin
 
 from ...errors import ParseError, ScrapeError
 from ...fetch.daily import StaleReuse, reused
@@ -38,6 +39,7 @@ from . import protocol as P
 
 MAX_SUGGEST_PAGES = 12
 AFTER_LOOK_AHEAD = "the office's next free time lies after the look-ahead"
+_FILTER = ("filter_date_from", "filter_date_to", P.FILTER_SUBMIT[0])
 
 
 def services_to_ask(records: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
@@ -98,14 +100,14 @@ async def _walk(session, view: PageView, url: str, last: date) -> list[dict[str,
     return pages
 
 
-async def _office(session, loc_url: str, form: dict[str, Any]) -> tuple[PageView, str]:
-    data = dict(form["fields"])
-    name, value = form["submit"]
-    data[name] = value
-    target = urljoin(loc_url, form["action"]) if form["action"] else loc_url
-    return await client.fetch_view(
-        session, target, method="POST", data=data, expect=("times", "none-free")
-    )
+def _suggest_url(loc_url: str, cnc: str, loc: str, first: date, last: date) -> str:
+    """An office's first suggest page, asked directly: the suggest page's own filter form
+    (real Aachen and Mülheim pages: GET, action "", hidden ``loc``, ``mdt=0``, ``cnc-N=1``,
+    ``filter_date_from``/``filter_date_to``) names the office and the service in its URL, as
+    the bots of systems-2026.md 8.1 step 4 ask ``suggest?cnc-N=1&loc=..``; it replaces the
+    chooser's POST and its redirect (two requests) by one GET."""
+    fields = {"loc": loc, "mdt": "0", cnc: "1"}
+    return _filter_url(urljoin(loc_url, "suggest"), fields, first, last)
 
 
 def _same_office(chosen: str | None, shown: str | None) -> bool:
@@ -115,7 +117,7 @@ def _same_office(chosen: str | None, shown: str | None) -> bool:
     return a in b or b in a
 
 
-async def _ask_service(session, base, action, md, rec, last) -> list[dict[str, Any]]:
+async def _ask_service(session, base, action, md, rec, today, last) -> list[dict[str, Any]]:
     """Every office of one service: its suggest pages (or why it was not opened).
 
     The office chooser is kept for a day (``fetch/daily.py``) as the list of offices; a kept
@@ -147,9 +149,10 @@ async def _ask_service(session, base, action, md, rec, last) -> list[dict[str, A
         if earliest and date.fromisoformat(earliest[:10]) > last:
             found.append({**entry, "pages": [], "skipped": AFTER_LOOK_AHEAD})
             continue
-        # the POST names the service in its URL and the office in its form: it needs no
-        # earlier GET of the chooser in this session (a kept chooser is as good)
-        page, page_url = await _office(session, url, view.details["forms"][office.id])
+        # the GET names service and office: it needs no earlier GET of the chooser in this
+        # session (a kept chooser is as good)
+        page_url = _suggest_url(url, rec["cnc"], office.id, today, last)
+        page, page_url = await client.fetch_view(session, page_url, expect=("times", "none-free"))
         if kept and not _same_office(office.name, page.details.get("office")):
             raise StaleReuse(
                 f"tevis: office {office.id} is {page.details.get('office')!r} now, the kept "
@@ -160,11 +163,11 @@ async def _ask_service(session, base, action, md, rec, last) -> list[dict[str, A
     return found
 
 
-async def _department(session, base: str, md: str, view: PageView, last: date) -> list[dict]:
+async def _department(session, base, md: str, view: PageView, today, last) -> list[dict]:
     asked, _ = services_to_ask(view.details["services"])
     queries: list[dict[str, Any]] = []
     for rec in asked:
-        args = (session, base, view.details["action"], md, rec, last)
+        args = (session, base, view.details["action"], md, rec, today, last)
         try:
             queries.extend(await _ask_service(*args))
         except client.SessionLost:  # sessions idle out: choose the department again, once
@@ -188,7 +191,7 @@ async def scrape(session, base: str, departments: dict[str, str], first, weeks: 
         services.extend(
             {"md": md, "asked": rec in asked, **rec} for rec in view.details["services"]
         )
-        queries.extend(await _department(session, base, md, view, last))
+        queries.extend(await _department(session, base, md, view, now.date(), last))
     return {
         "v": 3,
         "flow": "today",
@@ -239,7 +242,16 @@ def _query_slots(
     if later and not found:
         markers.append(f"free times only after the look-ahead (first {min(later)})")
     url = pages[0].get("url") if pages and isinstance(pages[0], dict) else None
-    return found, markers, url
+    return found, markers, _without_filter(url) if isinstance(url, str) else url
+
+
+def _without_filter(url: str) -> str:
+    """The office's suggest URL without the day's filter range (stable from day to day)."""
+    if "?" not in url:
+        return url
+    path, query = url.split("?", 1)
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _FILTER]
+    return f"{path}?{urlencode(kept)}" if kept else path
 
 
 def parse(raw: dict) -> ParsedSnapshot:
