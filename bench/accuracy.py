@@ -302,7 +302,7 @@ def real_week() -> None:
     if not path.exists():
         print("real week 2021-28: ../shared not present, skipped")
         return
-    from office_schedule.analysis.events import store_events
+    from office_schedule.analysis import store_events
     from office_schedule.exchange import import_paths
     from office_schedule.store import SQLiteStore
 

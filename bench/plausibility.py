@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from office_schedule.analysis.events import store_events
+from office_schedule.analysis import store_events
 from office_schedule.exchange import import_paths
 from office_schedule.store import SQLiteStore
 

@@ -10,13 +10,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from office_schedule.analysis.events import (
-    detect_events,
-    reference_events,
-    store_events,
-    to_minutes,
-)
+from office_schedule.analysis.events import detect_events, reference_events, to_minutes
 from office_schedule.analysis.insights import city_of, insights
+from office_schedule.analysis.stream import store_events
 from office_schedule.catalog.catalog import Source
 from office_schedule.model import Location, ParsedSnapshot
 

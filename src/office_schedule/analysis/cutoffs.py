@@ -92,49 +92,97 @@ def _track(snaps) -> Track:
     return snaps if isinstance(snaps, Track) else Track.from_pairs(snaps)
 
 
-class _Vanishings:
-    """Per change of state: the future slots that vanished (``slots``, by change ``of``),
-    the times before and after (``t1``, ``t2``) and the run after it (``run``)."""
+_NONE_AFTER = np.iinfo(np.int64).max
 
-    def __init__(self, track: Track):
+
+class Evidence:
+    """What learning a cutoff reads of a stretch of snapshots, without the snapshots: the
+    lead of the nearest future free slot of each snapshot (``leads``, at ``lead_times``), and
+    per change of state the future slots that vanished (``slots``, by change ``of``), the
+    times before and after (``t1``, ``t2``), the day of the nearest free slot after it
+    (``nearest``) and per slot whether its day still has a free slot (``day_free``).
+    ``since`` is the stretch's first snapshot; stretches in time order :meth:`join`."""
+
+    def __init__(self, since, lead_times, leads, t1, t2, nearest, slots, of, day_free):
+        self.since, self.lead_times, self.leads = since, lead_times, leads
+        self.t1, self.t2, self.nearest = t1, t2, nearest
+        self.slots, self.of, self.day_free = slots, of, day_free
+        counts = np.bincount(of, minlength=len(t2))
+        self.first = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+
+    @classmethod
+    def of_track(cls, track: Track, skip_first: bool = False) -> Evidence:
+        """Of a Track; ``skip_first``: its first snapshot was a stretch before (its lead
+        is not counted again; the change after it is)."""
+        states, times = track.states, track.times
+        of_snap = track.run_of_snapshots()
+        pos = states.search(of_snap, times, "right")
+        has = pos < states.lengths()[of_snap]
+        if skip_first:
+            has[0] = False
+        leads = states.flat[states.off[of_snap[has]] + pos[has]] - times[has]
         runs = np.arange(1, track.n_runs)
-        t2 = track.times[track.starts[1:]]
-        counts = track.gone.lengths()[1:]
-        every = np.repeat(np.arange(len(runs)), counts)
+        t2 = times[track.starts[1:]]
+        every = np.repeat(np.arange(len(runs)), track.gone.lengths()[1:])
         gone = track.gone.flat[track.gone.off[1] :]
         future = gone > t2[every]
         kept = np.bincount(every[future], minlength=len(runs))
-        has = kept > 0
-        self.track = track
-        self.run = runs[has]
-        self.t1 = track.times[track.starts[1:] - 1][has]
-        self.t2 = t2[has]
-        self.slots = gone[future]
-        self.of = np.repeat(np.arange(len(self.run)), kept[has])
-        self.first = np.concatenate(([0], np.cumsum(kept[has])[:-1])).astype(np.int64)
+        keep = kept > 0
+        run, t1, t2 = runs[keep], times[track.starts[1:] - 1][keep], t2[keep]
+        slots = gone[future]
+        of = np.repeat(np.arange(len(run)), kept[keep])
+        p = states.search(run, t2, "right")
+        found = p < states.lengths()[run]
+        nearest = np.full(len(run), _NONE_AFTER, dtype=np.int64)
+        nearest[found] = states.flat[states.off[run[found]] + p[found]] // _DAY
+        days, at = slots // _DAY, run[of]
+        day_free = states.search(at, (days + 1) * _DAY) > states.search(at, days * _DAY)
+        since = int(times[min(int(skip_first), len(times) - 1)])
+        return cls(since, times[has], leads, t1, t2, nearest, slots, of, day_free)
 
-    def __len__(self) -> int:
-        return len(self.run)
+    def select(self, leads: np.ndarray, changes: np.ndarray, since: int) -> Evidence:
+        """The snapshots' leads and the changes where the masks are true."""
+        idx = np.flatnonzero(changes)
+        counts = np.bincount(self.of, minlength=len(self.t2))[idx]
+        slot_at = np.repeat(self.first[idx], counts) + _ranks(counts)
+        of = np.repeat(np.arange(len(idx)), counts)
+        return Evidence(since, self.lead_times[leads], self.leads[leads], self.t1[idx],
+                        self.t2[idx], self.nearest[idx], self.slots[slot_at], of,
+                        self.day_free[slot_at])  # fmt: skip
 
-    def day_free(self) -> np.ndarray:
-        """Per slot: whether its day still has a free slot after the change."""
-        days = self.slots // _DAY
-        runs = self.run[self.of]
-        states = self.track.states
-        return states.search(runs, (days + 1) * _DAY) > states.search(runs, days * _DAY)
+    def within(self) -> Evidence:
+        """Without the change from the stretch before (``t1`` before ``since``)."""
+        inside = self.t1 >= self.since
+        if inside.all():
+            return self
+        return self.select(np.ones(len(self.leads), dtype=bool), inside, self.since)
+
+    @classmethod
+    def join(cls, parts: list[Evidence]) -> Evidence:
+        if len(parts) == 1:
+            return parts[0]
+        shift = np.cumsum([0] + [len(p.t2) for p in parts[:-1]])
+        cat = [np.concatenate([getattr(p, name) for p in parts]) for name in
+               ("lead_times", "leads", "t1", "t2", "nearest", "slots")]  # fmt: skip
+        of = np.concatenate([p.of + k for p, k in zip(parts, shift.tolist(), strict=True)])
+        day_free = np.concatenate([p.day_free for p in parts])
+        return cls(parts[0].since, *cat[:-1], cat[-1], of, day_free)
 
     def expired(self, cut: Cutoff) -> np.ndarray:
-        day_free = self.day_free() if cut.day is not None else None
+        day_free = self.day_free if cut.day is not None else None
         return _expired(cut, self.slots, self.t1[self.of], self.t2[self.of], day_free)
 
 
-def learn_lead(snaps, vanishings: _Vanishings) -> tuple[int, float, int] | None:
+def _ranks(counts: np.ndarray) -> np.ndarray:
+    """0..c-1 for each c of ``counts``, concatenated."""
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int64) - starts
+
+
+def learn_lead(ev: Evidence) -> tuple[int, float, int] | None:
     """(cutoff minutes, floor share, expiries) when the data show a lead cutoff, else None."""
-    track = _track(snaps)
-    runs = track.run_of_snapshots()
-    pos = track.states.search(runs, track.times, "right")
-    has = pos < track.states.lengths()[runs]
-    leads = track.states.flat[track.states.off[runs[has]] + pos[has]] - track.times[has]
+    leads = ev.leads
     if len(leads) < 20:
         return None
     ordered = np.sort(leads)
@@ -142,30 +190,23 @@ def learn_lead(snaps, vanishings: _Vanishings) -> tuple[int, float, int] | None:
     if cut < MIN_LEAD:
         return None
     floor = float(np.mean((leads >= cut - 5) & (leads < cut + 16)))
-    v = vanishings
-    slots = v.slots
-    expiring = int(np.sum((slots - v.t2[v.of] < cut) & (slots - v.t1[v.of] >= cut - 5)))
+    slots = ev.slots
+    expiring = int(np.sum((slots - ev.t2[ev.of] < cut) & (slots - ev.t1[ev.of] >= cut - 5)))
     if floor < MIN_FLOOR_SHARE or expiring < MIN_EXPIRIES:
         return None
     return cut, floor, expiring
 
 
-def learn_day(vanishings: _Vanishings) -> tuple[tuple[int, int], int] | None:
+def learn_day(ev: Evidence) -> tuple[tuple[int, int], int] | None:
     """((days before, clock minute), days seen) when the nearest bookable day vanishes as a
     whole, on several days, at the same clock time (at most ``MAX_DAY_OFFSET`` days before)."""
-    v = vanishings
-    if not len(v):
+    if not len(ev.t2):
         return None
-    day = v.slots[v.first] // _DAY  # the nearest day that lost slots ...
-    states = v.track.states
-    pos = states.search(v.run, v.t2, "right")
-    has = pos < states.lengths()[v.run]
-    nearest = np.full(len(v), np.iinfo(np.int64).max)
-    nearest[has] = states.flat[states.off[v.run[has]] + pos[has]] // _DAY
-    offset = day - v.t2 // _DAY
+    day = ev.slots[ev.first] // _DAY  # the nearest day that lost slots ...
+    offset = day - ev.t2 // _DAY
     # ... must have been the nearest bookable day, and gone as a whole
-    ok = (nearest > day) & (offset >= 0) & (offset <= MAX_DAY_OFFSET)
-    offset, clocks, days = offset[ok], v.t2[ok] % _DAY, day[ok]
+    ok = (ev.nearest > day) & (offset >= 0) & (offset <= MAX_DAY_OFFSET)
+    offset, clocks, days = offset[ok], ev.t2[ok] % _DAY, day[ok]
     best = None
     for off in dict.fromkeys(offset.tolist()):
         mine = offset == off
@@ -192,19 +233,22 @@ def _clock(clocks: np.ndarray, days: np.ndarray) -> tuple[int, int] | None:
 
 
 def learn_cutoff(snaps) -> Cutoff | None:
-    """The cutoff of one stretch of snapshots (time-ordered ``(minutes, sorted free slots)``
-    or a :class:`~.series.Track`)."""
-    track = _track(snaps)
-    if not len(track):
-        return None
-    vanishings = _Vanishings(track)
-    lead = learn_lead(track, vanishings)
-    day = learn_day(vanishings)
+    """The cutoff of one stretch of snapshots (time-ordered ``(minutes, sorted free slots)``,
+    a :class:`~.series.Track` or its :class:`Evidence`)."""
+    if isinstance(snaps, Evidence):
+        ev = snaps
+    else:
+        track = _track(snaps)
+        if not len(track):
+            return None
+        ev = Evidence.of_track(track)
+    lead = learn_lead(ev)
+    day = learn_day(ev)
     if lead is None and day is None:
         return None
     if lead is not None and day is not None:  # one may only be the other seen another way
-        by_lead = _explained(vanishings, Cutoff(lead=lead[0]))
-        by_day = _explained(vanishings, Cutoff(day=day[0]))
+        by_lead = _explained(ev, Cutoff(lead=lead[0]))
+        by_day = _explained(ev, Cutoff(day=day[0]))
         both = len(by_lead & by_day)
         if both >= 0.8 * len(by_lead):
             lead = None
@@ -213,7 +257,7 @@ def learn_cutoff(snaps) -> Cutoff | None:
     return Cutoff(
         lead=lead[0] if lead else None,
         day=day[0] if day else None,
-        since=int(track.times[0]),
+        since=ev.since,
         floor_share=round(lead[1], 3) if lead else 0.0,
         expiries=lead[2] if lead else 0,
         days=day[1] if day else 0,
@@ -245,11 +289,10 @@ def expired_mask(cut: Cutoff, slots: np.ndarray, t1: int, t2: int, after: np.nda
     return _expired(cut, slots, t1, t2, day_free)
 
 
-def _explained(vanishings: _Vanishings, cut: Cutoff) -> set[tuple[int, int]]:
+def _explained(ev: Evidence, cut: Cutoff) -> set[tuple[int, int]]:
     """The (time, slot) disappearances a cutoff explains."""
-    v = vanishings
-    mask = v.expired(cut)
-    return set(zip(v.t2[v.of[mask]].tolist(), v.slots[mask].tolist(), strict=True))
+    mask = ev.expired(cut)
+    return set(zip(ev.t2[ev.of[mask]].tolist(), ev.slots[mask].tolist(), strict=True))
 
 
 def _same(a: Cutoff, b: Cutoff) -> bool:
@@ -261,30 +304,71 @@ def _same(a: Cutoff, b: Cutoff) -> bool:
     return a.day is None or (a.day[0] == b.day[0] and abs(a.day[1] - b.day[1]) <= 30)
 
 
+class CutoffLearner:
+    """``learn_cutoffs`` one ISO week at a time, so that a long range is never held whole:
+    :meth:`add` each week's :class:`Evidence` in time order (with the change from the week
+    before); :meth:`cutoffs` is then what ``learn_cutoffs`` gives for all of them."""
+
+    def __init__(self) -> None:
+        self.learned: list[tuple[int, Cutoff | None]] = []  # (week's first snapshot, value)
+        self.parts: list[Evidence] | None = []  # for the all-weeks fallback, while it may apply
+        self.current: Cutoff | None = None
+
+    def add(self, ev: Evidence) -> Cutoff | None:
+        """Learn a week; returns the value in force in it as far as the weeks so far tell
+        (the final :meth:`cutoffs` may differ only while no week has shown a value)."""
+        value = learn_cutoff(ev.within())
+        self.learned.append((ev.since, value))
+        if self.parts is not None:
+            if self.learned[0][1] is not None:
+                self.parts = None  # the first week has a value: no fallback to all weeks
+            else:
+                self.parts.append(ev)
+        value = value or self.current
+        if value is not None and not (self.current is not None and _same(value, self.current)):
+            self.current = _since(value, ev.since)
+        return self.current
+
+    def cutoffs(self) -> list[Cutoff]:
+        """Per week a value or the one before it; a first week without evidence takes the
+        value of all weeks together; a value that continues keeps its ``since``."""
+        out: list[Cutoff] = []
+        current = None
+        for i, (since, learned) in enumerate(self.learned):
+            value = learned or current
+            if value is None and i == 0 and len(self.learned) > 1 and self.parts:
+                value = learn_cutoff(Evidence.join(self.parts))  # a first week too short
+            if value is None or (current is not None and _same(value, current)):
+                continue
+            current = _since(value, since)
+            out.append(current)
+        return out
+
+
+def _since(value: Cutoff, since: int) -> Cutoff:
+    return Cutoff(value.lead, value.day, since, value.floor_share, value.expiries, value.days)
+
+
 def learn_cutoffs(snaps) -> list[Cutoff]:
     """Cutoffs per ISO week of the snapshots, time-ordered; a week without evidence keeps the
     value before it, and a value that continues keeps its ``since``."""
     track = _track(snaps)
     if not len(track):
         return []
-    week_of = (track.times + _MONDAY) // _WEEK
-    weeks = {w: np.flatnonzero(week_of == w) for w in dict.fromkeys(week_of.tolist())}
-    learned = {w: learn_cutoff(track.part(index)) for w, index in weeks.items()}
-    out: list[Cutoff] = []
-    current = None
-    for w in sorted(weeks):
-        value = learned[w] or current
-        if value is None and len(weeks) > 1 and w == min(weeks):
-            value = learn_cutoff(track)  # a first week too short to tell: all weeks together
-        if value is None:
-            continue
-        if current is not None and _same(value, current):
-            continue
-        value = Cutoff(value.lead, value.day, int(track.times[weeks[w][0]]), value.floor_share,
-                       value.expiries, value.days)  # fmt: skip
-        out.append(value)
-        current = value
-    return out
+    ev = Evidence.of_track(track)
+    lead_week, change_week = (_week(ev.lead_times), _week(ev.t2))
+    learner = CutoffLearner()
+    week = _week(track.times)
+    firsts = np.flatnonzero(np.diff(week, prepend=week[0] - 1) != 0)
+    for first in firsts.tolist():
+        w = week[first]
+        learner.add(ev.select(lead_week == w, change_week == w, int(track.times[first])))
+    return learner.cutoffs()
+
+
+def _week(minutes: np.ndarray) -> np.ndarray:
+    """Monday-aligned week number of each time."""
+    return (minutes + _MONDAY) // _WEEK
 
 
 def cutoff_at(cutoffs: Sequence[Cutoff], t: int) -> Cutoff | None:
@@ -298,4 +382,12 @@ def cutoff_at(cutoffs: Sequence[Cutoff], t: int) -> Cutoff | None:
     return found if found is not None else (cutoffs[0] if cutoffs else None)
 
 
-__all__ = ["Cutoff", "cutoff_at", "expired_mask", "learn_cutoff", "learn_cutoffs"]
+__all__ = [
+    "Cutoff",
+    "CutoffLearner",
+    "Evidence",
+    "cutoff_at",
+    "expired_mask",
+    "learn_cutoff",
+    "learn_cutoffs",
+]

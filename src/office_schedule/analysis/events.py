@@ -53,8 +53,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from .cutoffs import Cutoff, cutoff_at, expired_mask, learn_cutoffs
-from .series import Track, iter_location_tracks, to_minutes
+from .cutoffs import Cutoff, cutoff_at, expired_mask
+from .series import Track, to_minutes
 from .series import as_array as _as_array
 
 SCHEMA = {
@@ -167,14 +167,16 @@ class _Detector:
     differences; one against a held baseline computes them.
     """
 
-    def __init__(self, track: Track, cutoffs, opts: dict):
-        self.track, self.cutoffs = track, cutoffs or None
+    def __init__(self, cutoffs, opts: dict):
+        self.cutoffs = cutoffs or None
         self.max_gap, self.grace = opts["max_gap_minutes"], opts["grace_minutes"]
         self.stale_minutes, self.day_min = opts["stale_minutes"], opts["day_min"]
         self.mass_min, self.mass_share = opts["mass_min"], opts["mass_share"]
         self.det: list[int] = []
         self.slot: list[np.ndarray] = []
         self.kind: list[int] = []
+        self.prev: np.ndarray | None = None  # None: no snapshot yet
+        self.prev_t = 0
         self.held = False  # prev is a baseline kept across an erratic snapshot
         self.pending, self.pend_t = _EMPTY, 0  # vanished at pend_t, awaiting confirmation
         self.clear = True  # no pending slot is in prev
@@ -186,37 +188,50 @@ class _Detector:
         self.slot.append(slots)
         self.kind.append(code)
 
-    def run(self):
-        tr = self.track
+    def run(self, tr: Track, carried: bool = False):
+        """Take the snapshots of ``tr`` in order; ``carried``: its first snapshot is the
+        last one taken before (a long range is fed a stretch at a time)."""
         if not len(tr):
             return self
         times = tr.times.tolist()
         starts, ends = tr.starts.tolist(), tr.ends().tolist()
-        pre = self._precomputed()
-        self.prev, self.prev_t = tr.states[0], times[ends[0] - 1]
+        pre = self._precomputed(tr)
+        if carried:
+            self.rest_of_run(tr.states[0], times, 1, ends[0])
+        else:
+            self.prev, self.prev_t = tr.states[0], times[ends[0] - 1]
         for i, where in enumerate(pre, 1):
             cur, j = tr.states[i], starts[i]
             if self.held:
                 self.change_against_held(times[j], cur)
             else:
                 self.change(times[j], cur, tr.gone[i], tr.new[i], where)
-            j += 1
-            while j < ends[i] and (self.held or len(self.pending)):
-                if self.held:
-                    self.change_against_held(times[j], cur)
-                else:  # the same state again: what vanished stays vanished
-                    self.confirm(cur, _EMPTY)
-                    self.prev_t = times[j]
-                j += 1
-            if j < ends[i]:
-                self.prev_t = times[ends[i] - 1]
+            self.rest_of_run(cur, times, j + 1, ends[i])
         return self
 
-    def _precomputed(self) -> list[tuple[int, ...]]:
+    def rest_of_run(self, cur: np.ndarray, times: list[int], j: int, end: int) -> None:
+        """Snapshots ``j`` to ``end`` repeat ``cur``."""
+        while j < end and (self.held or len(self.pending)):
+            if self.held:
+                self.change_against_held(times[j], cur)
+            else:  # the same state again: what vanished stays vanished
+                self.confirm(cur, _EMPTY)
+                self.prev_t = times[j]
+            j += 1
+        if j < end:
+            self.prev_t = times[end - 1]
+
+    def detach(self) -> None:
+        """Copy the state kept between stretches out of the last Track's arrays."""
+        for name in ("prev", "pending", "booked", "booked_prev"):
+            arr = getattr(self, name)
+            if arr is not None and arr.base is not None:
+                setattr(self, name, arr.copy())
+
+    def _precomputed(self, tr: Track) -> list[tuple[int, ...]]:
         """Per change i >= 1 against run i - 1: positions in its gone slots of t, t + grace
         and the horizon, slots of the old state in the covered range, positions of t in
         its new slots and new state, and the horizon."""
-        tr = self.track
         rows = np.arange(1, tr.n_runs)
         t = tr.times[tr.starts[1:]]
         lo = t + self.grace
@@ -335,13 +350,15 @@ class _Detector:
             self.booked_prev = near
 
     def arrays(self):
-        """Detected times, slots and kinds, in emission order."""
+        """Detected times, slots and kinds emitted since the last call, in emission order."""
         if not self.det:
             return _EMPTY, _EMPTY, np.zeros(0, dtype=np.int8)
         counts = [len(s) for s in self.slot]
         d = np.repeat(np.array(self.det, dtype=np.int64), counts)
         k = np.repeat(np.array(self.kind, dtype=np.int8), counts)
-        return d, np.concatenate(self.slot).astype(np.int64), k
+        s = np.concatenate(self.slot).astype(np.int64)
+        self.det, self.slot, self.kind = [], [], []
+        return d, s, k
 
 
 def _options(
@@ -389,7 +406,7 @@ def detect_events(
         grace_minutes=grace_minutes, stale_minutes=stale_minutes, mass_min=mass_min,
         mass_share=mass_share, day_min=day_min,
     )  # fmt: skip
-    d, s, k = _Detector(track, cutoffs, opts).run().arrays()
+    d, s, k = _Detector(cutoffs, opts).run(track).arrays()
     if not len(d):
         return pl.DataFrame(schema=SCHEMA)
     return _columns([location_id], [len(d)], *_sorted(d, s, k))
@@ -414,115 +431,74 @@ def reference_events(
 
 def _reference(snapshots) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``reference_events`` as sorted (detected, slot, kind) arrays."""
-    det: list[np.ndarray] = []
-    slot: list[np.ndarray] = []
-    kind: list[np.ndarray] = []
-    prev: np.ndarray | None = None
-    last_raw = last = None
-    prev_bucket = 0
-    appointed = _EMPTY
-    for t_raw, raw in snapshots:
-        t = to_minutes(t_raw)
-        bucket = t - t % 15
-        cur = last if raw is last_raw else _as_array(raw)
-        last_raw, last = raw, cur
-        if prev is None:
+    return _sorted(*_ReferenceRule().feed(snapshots).arrays())
+
+
+class _ReferenceRule:
+    """The published dataset's rule, fed snapshots in time order (in as many calls as wanted)."""
+
+    def __init__(self) -> None:
+        self.det: list[np.ndarray] = []
+        self.slot: list[np.ndarray] = []
+        self.kind: list[np.ndarray] = []
+        self.prev: np.ndarray | None = None
+        self.last_raw = self.last = None
+        self.prev_bucket = 0
+        self.appointed = _EMPTY
+
+    def feed(self, snapshots) -> _ReferenceRule:
+        prev, prev_bucket, appointed = self.prev, self.prev_bucket, self.appointed
+        last_raw, last = self.last_raw, self.last
+        for t_raw, raw in snapshots:
+            t = to_minutes(t_raw)
+            bucket = t - t % 15
+            cur = last if raw is last_raw else _as_array(raw)
+            last_raw, last = raw, cur
+            if prev is None:
+                prev, prev_bucket = cur, bucket
+                continue
+            counts = bucket - prev_bucket < 16
+            if cur is not prev and not (len(cur) == len(prev) and np.array_equal(cur, prev)):
+                back = appointed[_member(appointed, cur)] if len(appointed) else _EMPTY
+                vanished = prev[~_member(prev, cur)]
+                if counts and len(vanished):
+                    is_first = len(cur) == 0 or vanished < cur[0]
+                    is_last = vanished == prev[-1]
+                    keep = vanished[(is_first == is_last)]
+                    if len(keep):
+                        self._emit(t, keep, BOOKED)
+                if counts and len(back):
+                    self._emit(t, back, CANCELLED)
+                if len(back):
+                    appointed = appointed[~_member(appointed, back)]
+                if len(vanished):
+                    appointed = np.union1d(appointed, vanished)
             prev, prev_bucket = cur, bucket
-            continue
-        counts = bucket - prev_bucket < 16
-        if cur is not prev and not (len(cur) == len(prev) and np.array_equal(cur, prev)):
-            back = appointed[_member(appointed, cur)] if len(appointed) else _EMPTY
-            vanished = prev[~_member(prev, cur)]
-            if counts and len(vanished):
-                is_first = len(cur) == 0 or vanished < cur[0]
-                is_last = vanished == prev[-1]
-                keep = vanished[(is_first == is_last)]
-                if len(keep):
-                    det.append(np.full(len(keep), t, dtype=np.int64))
-                    slot.append(keep)
-                    kind.append(np.ones(len(keep), dtype=np.int8))
-            if counts and len(back):
-                det.append(np.full(len(back), t, dtype=np.int64))
-                slot.append(back)
-                kind.append(np.zeros(len(back), dtype=np.int8))
-            if len(back):
-                appointed = appointed[~_member(appointed, back)]
-            if len(vanished):
-                appointed = np.union1d(appointed, vanished)
-        prev, prev_bucket = cur, bucket
-    if not det:
-        return _EMPTY, _EMPTY, np.zeros(0, dtype=np.int8)
-    return _sorted(np.concatenate(det), np.concatenate(slot), np.concatenate(kind))
+        self.prev, self.prev_bucket, self.appointed = prev, prev_bucket, appointed
+        self.last_raw, self.last = last_raw, last
+        return self
 
+    def _emit(self, t: int, slots: np.ndarray, code: int) -> None:
+        self.det.append(np.full(len(slots), t, dtype=np.int64))
+        self.slot.append(slots)
+        self.kind.append(np.full(len(slots), code, dtype=np.int8))
 
-def store_events(
-    store,
-    source_ids: Iterable[str],
-    start: str = "",
-    end: str = "9999",
-    *,
-    rule: str = "ours",
-    **options,
-) -> pl.DataFrame:
-    """Events of every location of ``source_ids`` between ``start`` and ``end`` (taken_at).
+    def arrays(self):
+        """Detected times, slots and kinds emitted since the last call."""
+        if not self.det:
+            return _EMPTY, _EMPTY, np.zeros(0, dtype=np.int8)
+        out = tuple(np.concatenate(c) for c in (self.det, self.slot, self.kind))
+        self.det, self.slot, self.kind = [], [], []
+        return out
 
-    ``rule="reference"`` uses the published dataset's rule; ``options`` go to
-    ``detect_events`` (e.g. ``interval_minutes``, ``max_gap_minutes``). Our rule learns
-    each location's booking cutoff from the same snapshots first.
-    """
-    opts = _options(**options) if rule != "reference" else {}
-    frames = []
-    for sid in source_ids:
-        # one source's events at a time, one location's Track at a time: a long range holds
-        # the events, not every Track nor a copy of all events while the frame is made
-        locations, counts, parts = [], [], []
-        for loc, track in iter_location_tracks(store, sid, start, end):
-            if rule == "reference":
-                arrays = _reference(track.pairs())
-            else:
-                det = _Detector(track, learn_cutoffs(track), opts).run()
-                arrays = _sorted(*det.arrays())
-                del det
-            del track
-            if len(arrays[0]):
-                locations.append(loc)
-                counts.append(len(arrays[0]))
-                parts.append(arrays)
-        if parts:
-            d, s, k = (np.concatenate(col) for col in zip(*parts, strict=True))
-            del parts
-            df = _columns(locations, counts, d, s, k)
-            frames.append(df.select(pl.lit(sid, dtype=pl.Utf8).alias("source_id"), *SCHEMA))
-    if not frames:
-        return pl.DataFrame(schema={"source_id": pl.Utf8, **SCHEMA})
-    return pl.concat(frames, rechunk=False)
-
-
-def store_cutoffs(store, source_ids: Iterable[str], start: str = "", end: str = "9999"):
-    """The learned cutoffs of every location: one row per location and period."""
-    rows = []
-    for sid in source_ids:
-        for loc, track in iter_location_tracks(store, sid, start, end):
-            for c in learn_cutoffs(track):
-                rows.append(
-                    (sid, loc, c.describe(), c.lead, c.day[0] if c.day else None,
-                     c.day[1] if c.day else None, c.since * 60_000_000, c.floor_share,
-                     c.expiries, c.days, c.sure)
-                )  # fmt: skip
-    schema = {
-        "source_id": pl.Utf8, "location_id": pl.Utf8, "cutoff": pl.Utf8,
-        "lead_minutes": pl.Int64, "day_offset": pl.Int64, "day_minute": pl.Int64,
-        "since": pl.Int64, "floor_share": pl.Float64, "expiries": pl.Int64,
-        "days": pl.Int64, "sure": pl.Utf8,
-    }  # fmt: skip
-    df = pl.DataFrame(rows, schema=schema, orient="row")
-    return df.with_columns(pl.col("since").cast(pl.Datetime("us")))
+    def detach(self) -> None:
+        """Copy the state kept between stretches out of the last Track's arrays."""
+        if self.prev is not None and self.prev.base is not None:
+            self.prev = self.last = self.prev.copy()
 
 
 __all__ = [
     "detect_events",
     "reference_events",
-    "store_cutoffs",
-    "store_events",
     "to_minutes",
 ]

@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 
 from ..store.segments import distinct_minutes
-from .events import store_events
 from .series import minutes_of
+from .stream import spilled_events
 
 CITY_PREFIXES = re.compile(
     r"^(Magistrat der Stadt|Stadtverwaltung|Landratsamt|Landkreis|Gemeinde|Kreis|Stadt)\s+",
@@ -80,11 +80,22 @@ def _group_col(df, by: str, catalog: dict | None):
         key = pl.col("source_id") + "/" + pl.col("location_id")
     elif by == "city":  # once per source, not per row (a year holds millions of events)
         ids = collect_batched(df.lazy().select(pl.col("source_id").unique()))["source_id"]
-        cities = {s: city_of(s, catalog) for s in ids.to_list()}
-        key = pl.col("source_id").replace_strict(cities, default="", return_dtype=pl.Utf8)
+        return with_city(df, {s: city_of(s, catalog) for s in ids.to_list()})
     else:
         key = pl.col("source_id")
     return df.with_columns(key.alias(by))
+
+
+def with_city(df, cities: dict[str, str]):
+    """``df`` (a DataFrame or LazyFrame) with a ``city`` column from ``{source_id: city}``.
+    A join, not ``replace_strict``: that one makes the streaming engine hold every row."""
+    mapping = pl.DataFrame(
+        {"source_id": list(cities), "city": list(cities.values())},
+        schema={"source_id": pl.Utf8, "city": pl.Utf8},
+    )
+    if isinstance(df, pl.LazyFrame):
+        mapping = mapping.lazy()
+    return df.join(mapping, on="source_id", how="left")
 
 
 #: polars' streaming engine (``engine="streaming"``) came after 1.0, which pyproject allows
@@ -111,15 +122,18 @@ def insights(
     start: str = "",
     end: str = "9999",
     by: str = "source",
-    events: pl.DataFrame | None = None,
+    events: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Tables: summary, daily, weekly, lead_time, slot_hour, slot_weekday, booking_hour,
-    booking_weekday, busiest_hours; the first column is the group (``by``)."""
+    booking_weekday, busiest_hours; the first column is the group (``by``). ``events``
+    (``store_events`` of the same range, or a LazyFrame of them) saves computing them."""
     if by not in ("source", "location", "city"):
         raise ValueError(f"by must be source, location or city, not {by!r}")
     source_ids = list(source_ids)
-    ev = events if events is not None else store_events(store, source_ids, start, end)
-    ev = _group_col(ev.lazy(), by, catalog)
+    if events is None:
+        with spilled_events(store, source_ids, start, end) as ev:
+            return insights(store, catalog, source_ids, start, end, by, ev)
+    ev = _group_col(events.lazy(), by, catalog)
     booked = ev.filter(pl.col("event") == "booked")
     offered = _group_col(_offered(store, source_ids, start, end), by, catalog)
     out: dict[str, pl.DataFrame] = {}
@@ -189,4 +203,4 @@ def insights(
     return out
 
 
-__all__ = ["city_of", "collect_batched", "insights"]
+__all__ = ["city_of", "collect_batched", "insights", "with_city"]

@@ -8,7 +8,7 @@ computed at once per location.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 
@@ -221,12 +221,46 @@ def location_tracks(store, source_id: str, start: str, end: str) -> dict[str, Tr
 def iter_location_tracks(
     store, source_id: str, start: str, end: str
 ) -> Iterator[tuple[str, Track]]:
-    """``(location, Track)`` of a source, each Track made when asked for: a Track is about
-    three times the store's arrays it is built from, so a long range must not hold them all."""
+    """``(location, Track)`` of a source over the whole range, each Track made when asked
+    for (a Track is about three times the store's arrays it is built from)."""
+    for chunk in _chunks(store.states(source_id, start, end), None):
+        for loc, track, _carried in chunk:
+            yield loc, track
+
+
+def iter_week_tracks(
+    store, source_id: str, start: str, end: str, only: set[str] | None = None
+) -> Iterator[Iterator[tuple[str, Track, bool]]]:
+    """Per ISO week (Monday-aligned, of the snapshot times) of a source's snapshots,
+    ``(location, Track, carried)`` of each location seen in it (``only`` those): when
+    ``carried``, the Track begins with the location's last snapshot before the week, so
+    that the change into the week is in it. A long range is read a week at a time; each
+    week's Tracks are made as they are asked for."""
+    yield from _chunks(store.states(source_id, start, end), _week_of_day, only)
+
+
+def _week_of_day(day: str) -> int:
+    """Monday-aligned week number of a ``YYYY-MM-DD`` (as ``cutoffs._week`` of its times)."""
+    return (date.fromisoformat(day).toordinal() - 1) // 7
+
+
+def _chunks(states, week_of, only=None):
+    """``states`` cut where ``week_of(day)`` changes (never when None), as track lists."""
     taken: list[str] = []
     runs: dict[str, list] = {}  # location -> [first snapshot, end snapshot, array] per run
+    carry: dict[str, tuple[str, np.ndarray]] = {}  # location -> last (time, state) before
     last_locs: dict | None = None
-    for k, (taken_at, _status, locs) in enumerate(store.states(source_id, start, end)):
+    day = week = None
+    for taken_at, _status, locs in states:
+        if week_of is not None and taken_at[:10] != day:
+            day = taken_at[:10]
+            if week != (week := week_of(day)) and taken:
+                chunk = _tracks(taken, runs, carry, only)
+                yield chunk
+                for _ in chunk:  # what the caller left, for the carried snapshots
+                    pass
+                taken, runs, last_locs = [], {}, None
+        k = len(taken)
         taken.append(taken_at)
         if locs is last_locs:  # the store hands back the same dict and arrays while unchanged
             continue
@@ -242,15 +276,30 @@ def iter_location_tracks(
                     mine[-1][1] = k
                 mine.append([k, None, arr])
         last_locs = locs
-    last_locs = None
+    if taken:
+        yield _tracks(taken, runs, carry, only)
+
+
+def _tracks(taken: list[str], runs: dict, carry: dict, only) -> Iterator[tuple[str, Track, bool]]:
+    """The Tracks of one chunk, each made when asked for; ``carry`` takes each location's
+    last snapshot."""
     minutes = minutes_of(taken)
     for loc in list(runs):
         mine = runs.pop(loc)  # its arrays are freed once no other location shares them
+        end = len(taken) if mine[-1][1] is None else mine[-1][1]
+        before = carry.get(loc)
+        carry[loc] = (taken[end - 1], mine[-1][2])
+        if only is not None and loc not in only:
+            continue
         lo = np.array([r[0] for r in mine], dtype=np.int64)
         hi = np.array([len(taken) if r[1] is None else r[1] for r in mine], dtype=np.int64)
         lens = hi - lo
         starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
         index = np.repeat(lo - starts, lens) + np.arange(lens.sum())
-        track = Track(minutes[index], starts, [r[2] for r in mine])
-        del mine
-        yield loc, track
+        times, states = minutes[index], [r[2] for r in mine]
+        if before is not None:
+            times = np.concatenate((minutes_of([before[0]]), times))
+            starts, states = np.concatenate(([0], starts + 1)), [before[1], *states]
+        track = Track(times, starts, states)
+        del mine, states
+        yield loc, track, before is not None

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..analysis import city_of, insights, store_events
+from ..analysis import city_of, insights, spilled_events
 from ..analysis.counts import LEAD_CAP_DAYS, hour_range
-from ..analysis.insights import collect_batched
+from ..analysis.insights import collect_batched, with_city
 from . import charts, html
 
 #: ``progress(phase, done, total, item)``
@@ -90,19 +90,23 @@ def write_report(
     # only sources with a snapshot in the range get charts and rows (metadata.json alone
     # names 221 sources, of which a published week holds 36)
     source_ids = sorted(sid for sid in set(source_ids) if _has_data(store, sid, start, end))
+    report("read", 0, len(READ_STEPS), "")
+    with spilled_events(store, source_ids, start, end) as ev:
+        report("read", 1, len(READ_STEPS), READ_STEPS[0])
+        return _write(store, catalog, source_ids, out, start, end, report, ev)
+
+
+def _write(store, catalog, source_ids, out: Path, start, end, report, ev) -> Path:
+    """``write_report`` with the range's events (a LazyFrame)."""
+    chart_dir = out / "charts"
     city = {sid: city_of(sid, catalog) for sid in source_ids}
     steps = len(READ_STEPS)
-    report("read", 0, steps, "")
-    ev = store_events(store, source_ids, start, end)
-    report("read", 1, steps, READ_STEPS[0])
     by_source = insights(store, catalog, source_ids, start, end, "source", events=ev)
     report("read", 2, steps, READ_STEPS[1])
     by_city = insights(store, catalog, source_ids, start, end, "city", events=ev)
     report("read", 3, steps, READ_STEPS[2])
-    total = ev.height
-    ev = ev.lazy().with_columns(
-        pl.col("source_id").replace_strict(city, default="", return_dtype=pl.Utf8).alias("city")
-    )
+    total = collect_batched(ev.select(pl.len())).item()
+    ev = with_city(ev, city)
     booked = ev.filter(pl.col("event") == "booked")
     lo, n = hour_range(by_source["daily"], start, end)
     zeros = np.zeros(n, dtype=np.int64)

@@ -18,8 +18,23 @@ LATER_LAST_SEEN = (
     "last_seen = CASE WHEN excluded.last_seen > locations.last_seen "
     "THEN excluded.last_seen ELSE locations.last_seen END"
 )
-#: decoded segments a store keeps while it lives (analysis reads a week several times)
+#: decoded segments a store keeps while it lives (analysis reads a week several times), at
+#: most this many and this many bytes of arrays: a year of a busy office must not stay
 DECODED_MAX = 64
+DECODED_BYTES = 96 * 1024 * 1024
+
+
+def _array_bytes(snaps: list[segments.Snapshot]) -> int:
+    """Bytes of the distinct arrays of decoded snapshots (repeated states share one)."""
+    seen: dict[int, int] = {}
+    last = None
+    for _, _, locs in snaps:
+        if locs is last:
+            continue
+        last = locs
+        for arr in locs.values():
+            seen[id(arr)] = arr.nbytes
+    return sum(seen.values())
 
 
 class ImportedRecords:
@@ -84,9 +99,14 @@ class ImportedRecords:
             self._decoded.move_to_end(key)
             return hit[1]
         snaps = segments.decode(blob)
-        self._decoded[key] = (blob, snaps)
-        while len(self._decoded) > DECODED_MAX:
-            self._decoded.popitem(last=False)
+        if hit is not None:
+            del self._decoded[key]
+        self._decoded[key] = (blob, snaps, _array_bytes(snaps))
+        total = sum(entry[2] for entry in self._decoded.values())
+        while len(self._decoded) > 1 and (
+            len(self._decoded) > DECODED_MAX or total > DECODED_BYTES
+        ):
+            total -= self._decoded.popitem(last=False)[1][2]
         return snaps
 
     def last_imported(self, source_id: str) -> str | None:

@@ -21,7 +21,7 @@ import numpy as np
 from ..clock import local_now
 from ..errors import ParseError, StoreError
 from ..model import Location, ParsedSnapshot
-from . import plausible, segments
+from . import plausible
 from .codec import (
     compress_payload,
     decode_minutes,
@@ -88,7 +88,8 @@ class SQLStore(MonitorRecords, LeaseRecords, ImportedRecords, WatchRecords):
     shared: bool = False
 
     def _init_reading(self) -> None:
-        self._decoded: OrderedDict[tuple[str, str], list[segments.Snapshot]] = OrderedDict()
+        # (source, week) -> (segment bytes, its snapshots, bytes of their arrays)
+        self._decoded: OrderedDict[tuple[str, str], tuple] = OrderedDict()
 
     @property
     def where(self) -> str:
