@@ -213,11 +213,6 @@ class Track:
         return Track(self.times[index], first, [self.states[r] for r in runs[first].tolist()])
 
 
-def location_tracks(store, source_id: str, start: str, end: str) -> dict[str, Track]:
-    """``{location: Track}`` of a source from the store; absent = no snapshot."""
-    return dict(iter_location_tracks(store, source_id, start, end))
-
-
 def iter_location_tracks(
     store, source_id: str, start: str, end: str
 ) -> Iterator[tuple[str, Track]]:

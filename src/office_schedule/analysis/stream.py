@@ -139,22 +139,22 @@ def store_events(
     ``detect_events`` (e.g. ``interval_minutes``, ``max_gap_minutes``). Our rule learns
     each location's booking cutoff from the same snapshots first.
     """
-    opts = _options(**options) if rule != "reference" else {}
-    frames = []
-    for sid in source_ids:
-        # one source's events at a time, a week of its snapshots at a time: a long range
-        # holds the events, not its Tracks nor a copy of all events while the frame is made
-        found = list(_source_events(store, sid, start, end, rule, opts))
-        if found:
-            locations = [loc for loc, _ in found]
-            counts = [len(a[0]) for _, a in found]
-            d, s, k = (np.concatenate(col) for col in zip(*(a for _, a in found), strict=True))
-            del found
-            df = _columns(locations, counts, d, s, k)
-            frames.append(df.select(pl.lit(sid, dtype=pl.Utf8).alias("source_id"), *SCHEMA))
+    frames = list(_location_frames(store, source_ids, start, end, rule, options))
     if not frames:
         return pl.DataFrame(schema={"source_id": pl.Utf8, **SCHEMA})
     return pl.concat(frames, rechunk=False)
+
+
+def _location_frames(store, source_ids, start, end, rule, options) -> Iterator[pl.DataFrame]:
+    """The events of each location with events, source after source: one source's events
+    at a time, a week of its snapshots at a time, so that a long range holds the events,
+    not its Tracks nor a copy of a whole source's events while a frame is made."""
+    opts = _options(**options) if rule != "reference" else {}
+    for sid in source_ids:
+        for loc, (d, s, k) in _source_events(store, sid, start, end, rule, opts):
+            df = _columns([loc], [len(d)], d, s, k)
+            yield df.select(pl.lit(sid, dtype=pl.Utf8).alias("source_id"), *SCHEMA)
+        release_memory()
 
 
 @contextmanager
@@ -171,7 +171,6 @@ def spilled_events(
     scanned lazily: queries over a long range (a year is millions of events) stream through
     them instead of holding them all (files of about ``SPILL_ROWS`` events, a location's
     events never split). The directory goes when the block ends."""
-    opts = _options(**options) if rule != "reference" else {}
     with tempfile.TemporaryDirectory(prefix="office-schedule-events-") as tmp:
         paths: list[Path] = []
         frames: list[pl.DataFrame] = []
@@ -181,13 +180,13 @@ def spilled_events(
             pl.concat(frames).write_parquet(paths[-1], compression="lz4", statistics=False)
             frames.clear()
 
-        for sid in source_ids:
-            for loc, (d, s, k) in _source_events(store, sid, start, end, rule, opts):
-                df = _columns([loc], [len(d)], d, s, k)
-                frames.append(df.select(pl.lit(sid, dtype=pl.Utf8).alias("source_id"), *SCHEMA))
-                if sum(f.height for f in frames) >= SPILL_ROWS:
-                    spill()
-            release_memory()
+        rows = 0
+        for df in _location_frames(store, source_ids, start, end, rule, options):
+            frames.append(df)
+            rows += df.height
+            if rows >= SPILL_ROWS:
+                spill()
+                rows = 0
         if frames:
             spill()
         if not paths:
